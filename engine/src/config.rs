@@ -1,0 +1,111 @@
+//! Store configuration.
+
+use crate::error::{Error, Result};
+
+/// When appended entries become durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// An append is written and fsynced before it is acknowledged; reads hit a bounded cache
+    /// and fall back to disk. Open loads only the log's bounds.
+    DiskFirst,
+    /// An append is acknowledged from memory; the flusher persists it. Open preloads every
+    /// entry; reads never touch the disk. A crash may lose an unflushed suffix, never a hole.
+    MemFirst,
+}
+
+/// How writes are grouped into fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// One fsync per append call (DiskFirst) or a flush right after every append (MemFirst).
+    Immediate,
+    /// Group commit: sync once `threshold` entries are waiting or the oldest waiting entry
+    /// has waited `interval_ms`, whichever comes first.
+    Batch { threshold: usize, interval_ms: u64 },
+}
+
+/// What recovery does with corruption (a bad record that is not a torn tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Fail-stop: open returns [`Error::Corruption`] naming the file and offset.
+    Strict,
+    /// Cut the log at the first bad record and everything after it, logging what was
+    /// dropped. Acknowledged entries may be lost; choose it only to salvage a damaged store.
+    TruncateCorrupt,
+}
+
+/// Everything that configures a store. Build with [`Config::new`] and the `with_*` methods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub strategy: Strategy,
+    pub flush: FlushPolicy,
+    /// A segment is rotated once its size reaches this.
+    pub segment_size_bytes: u64,
+    /// DiskFirst: entries held in the read cache.
+    pub cache_entries_max: usize,
+    /// DiskFirst: entries read ahead after a cache miss.
+    pub prefetch_entries: usize,
+    /// MemFirst: unflushed payload bytes past which appends meet backpressure.
+    pub unflushed_bytes_max: u64,
+    /// The largest payload accepted by append, and so the largest record recovery will
+    /// allocate for.
+    pub payload_size_max_bytes: u32,
+    pub recovery: RecoveryMode,
+}
+
+impl Config {
+    pub fn new(strategy: Strategy, flush: FlushPolicy) -> Self {
+        Config {
+            strategy,
+            flush,
+            segment_size_bytes: 64 << 20,
+            cache_entries_max: 64 * 1024,
+            prefetch_entries: 256,
+            unflushed_bytes_max: 64 << 20,
+            payload_size_max_bytes: 16 << 20,
+            recovery: RecoveryMode::Strict,
+        }
+    }
+
+    pub fn with_segment_size_bytes(mut self, v: u64) -> Self {
+        self.segment_size_bytes = v;
+        self
+    }
+    pub fn with_cache_entries_max(mut self, v: usize) -> Self {
+        self.cache_entries_max = v;
+        self
+    }
+    pub fn with_prefetch_entries(mut self, v: usize) -> Self {
+        self.prefetch_entries = v;
+        self
+    }
+    pub fn with_unflushed_bytes_max(mut self, v: u64) -> Self {
+        self.unflushed_bytes_max = v;
+        self
+    }
+    pub fn with_payload_size_max_bytes(mut self, v: u32) -> Self {
+        self.payload_size_max_bytes = v;
+        self
+    }
+    pub fn with_recovery(mut self, v: RecoveryMode) -> Self {
+        self.recovery = v;
+        self
+    }
+
+    /// Rejects configurations that cannot work (zero sizes, a batch threshold of zero).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidConfig(what.to_string()));
+        if self.segment_size_bytes < 4096 {
+            return bad("segment_size_bytes must be at least 4096");
+        }
+        if self.payload_size_max_bytes == 0 || self.payload_size_max_bytes > (1 << 30) {
+            return bad("payload_size_max_bytes must be in 1..=2^30");
+        }
+        if let FlushPolicy::Batch { threshold: 0, .. } = self.flush {
+            return bad("batch threshold must be at least 1");
+        }
+        if self.strategy == Strategy::MemFirst && self.unflushed_bytes_max == 0 {
+            return bad("unflushed_bytes_max must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The OS backend of [`Clock`]: the only module of the engine that names `Instant`, and the
+//! only one that sleeps.
+
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+
+/// [`Clock`] on `std::time::Instant`, counted from the clock's creation.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl SystemClock {
+    pub fn new() -> Self {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+}
+
+/// Converts a wait in milliseconds to a `Duration` for condition-variable timeouts in the
+/// threaded [`crate::Store`].
+pub(crate) fn wait_duration(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
