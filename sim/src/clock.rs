@@ -1,0 +1,1 @@
+//! Simulated clock (to be written).

@@ -1,0 +1,1 @@
+//! Simulated disk (to be written).

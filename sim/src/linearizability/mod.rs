@@ -1,0 +1,1 @@
+//! Linearizability checker (to be written).

@@ -1,0 +1,1 @@
+//! Deterministic trace (to be written).
