@@ -1,5 +1,6 @@
 //! Store configuration.
 
+use crate::canary::{Canary, CanarySet};
 use crate::error::{Error, Result};
 
 /// When appended entries become durable.
@@ -50,6 +51,8 @@ pub struct Config {
     /// allocate for.
     pub payload_size_max_bytes: u32,
     pub recovery: RecoveryMode,
+    /// Deliberate bugs for the harness's own tests; honoured only with the `canary` feature.
+    pub canaries: CanarySet,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             unflushed_bytes_max: 64 << 20,
             payload_size_max_bytes: 16 << 20,
             recovery: RecoveryMode::Strict,
+            canaries: CanarySet::default(),
         }
     }
 
@@ -88,6 +92,10 @@ impl Config {
     }
     pub fn with_recovery(mut self, v: RecoveryMode) -> Self {
         self.recovery = v;
+        self
+    }
+    pub fn with_canary(mut self, c: Canary) -> Self {
+        self.canaries = self.canaries.with(c);
         self
     }
 

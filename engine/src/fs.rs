@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 /// An open file. Handles are shared (`Arc`) so a group-commit leader can `sync_data` a file
 /// while other writers keep appending to it under the store's lock.
+#[allow(clippy::len_without_is_empty)] // a file length, not a collection
 pub trait FsFile: Send + Sync + std::fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at or past the
     /// end). Reads see pending writes.

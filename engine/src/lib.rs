@@ -3,18 +3,29 @@
 //! The engine touches the world only through [`Fs`] and [`Clock`]. See `ARCHITECTURE.md`
 //! for the codemap and `../shared/DESIGN.md` for the contract.
 
+pub mod canary;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fs;
+pub mod log;
+mod meta;
+mod record;
+mod recovery;
+mod segments;
 pub mod std_fs;
+pub mod store;
 pub mod system_clock;
 pub mod types;
+mod window;
 
+pub use canary::{Canary, CanarySet};
 pub use clock::Clock;
 pub use config::{Config, FlushPolicy, RecoveryMode, Strategy};
 pub use error::{Error, Result};
 pub use fs::{DirLock, Fs, FsFile};
+pub use log::{Log, LogStats, PreparedSync};
 pub use std_fs::StdFs;
+pub use store::Store;
 pub use system_clock::SystemClock;
 pub use types::{Entry, HardState, LogId};

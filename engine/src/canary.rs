@@ -1,0 +1,71 @@
+//! Canaries: switches that each reintroduce one classic durability bug, so the simulator can
+//! prove that it catches them. They are honoured only with the `canary` cargo feature; in a
+//! normal build [`CanarySet::on`] is a constant `false` and the bug paths compile away.
+
+/// One deliberately broken behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Canary {
+    /// DiskFirst reports entries durable before their fsync.
+    AckBeforeFsync,
+    /// Creating a segment (or the metadata file) skips the directory fsync.
+    SkipDirSync,
+    /// Recovery and reads skip record checksums.
+    SkipChecksum,
+    /// Purge deletes segments before the new boundary is durable.
+    PurgeBeforeBoundaryDurable,
+    /// Hard state is written in place into one slot without fsync.
+    HardStateNoFsync,
+    /// A truncation is not made durable before entries are re-appended.
+    TruncateNotDurable,
+    /// MemFirst advances the durable index before its flush's fsync completes.
+    MemFirstEarlyDurable,
+    /// Recovery silently cuts the log at mid-log corruption instead of failing.
+    SilentCorruptionCut,
+}
+
+impl Canary {
+    pub const ALL: [Canary; 8] = [
+        Canary::AckBeforeFsync,
+        Canary::SkipDirSync,
+        Canary::SkipChecksum,
+        Canary::PurgeBeforeBoundaryDurable,
+        Canary::HardStateNoFsync,
+        Canary::TruncateNotDurable,
+        Canary::MemFirstEarlyDurable,
+        Canary::SilentCorruptionCut,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Canary::AckBeforeFsync => "ack-before-fsync",
+            Canary::SkipDirSync => "skip-dir-sync",
+            Canary::SkipChecksum => "skip-checksum",
+            Canary::PurgeBeforeBoundaryDurable => "purge-before-boundary-durable",
+            Canary::HardStateNoFsync => "hard-state-no-fsync",
+            Canary::TruncateNotDurable => "truncate-not-durable",
+            Canary::MemFirstEarlyDurable => "memfirst-early-durable",
+            Canary::SilentCorruptionCut => "silent-corruption-cut",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Canary> {
+        Canary::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// The set of canaries a store runs with; empty by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CanarySet(u32);
+
+impl CanarySet {
+    pub fn with(mut self, canary: Canary) -> Self {
+        self.0 |= 1 << canary as u32;
+        self
+    }
+
+    /// Whether `canary` is on. Always false without the `canary` feature.
+    #[inline(always)]
+    pub fn on(self, canary: Canary) -> bool {
+        cfg!(feature = "canary") && self.0 & (1 << canary as u32) != 0
+    }
+}

@@ -1,0 +1,634 @@
+//! [`Log`]: the single-threaded core of a store. Every operation of DESIGN.md §1, for both
+//! strategies, with the flush policy evaluated by [`Log::poll`] at a time the caller gives,
+//! so the simulator can drive it deterministically and [`crate::Store`] can wrap it in a
+//! flusher thread.
+//!
+//! Invariants (checked with `debug_assert!` in [`Log::check_invariants`]):
+//! - `durable_index <= last_index()`, and it only grows by a completed sync;
+//! - every entry above the boundary is contiguous and terms never decrease;
+//! - MemFirst: `mem` holds exactly the entries `first_index() ..= last entry`;
+//! - a poisoned log performs no write.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::canary::Canary;
+use crate::clock::Clock;
+use crate::config::{Config, FlushPolicy, Strategy};
+use crate::error::{Error, Result};
+use crate::fs::{DirLock, Fs};
+use crate::meta::{MetaFile, MetaOpen};
+use crate::recovery::recover;
+use crate::segments::{SegmentLog, SyncJob};
+use crate::types::{Entry, HardState, LogId};
+use crate::window::Window;
+
+/// Counters of what a log did since it was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// Torn tails (and torn segment creations) cut by recovery at open.
+    pub torn_cuts_at_open: u32,
+    /// Sync jobs completed (each is one or more fsyncs).
+    pub syncs: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
+/// Syncs prepared under the lock, to be run outside it and completed with
+/// [`Log::complete_sync`].
+#[derive(Debug)]
+pub struct PreparedSync {
+    job: SyncJob,
+    upto: u64,
+    epoch: u64,
+}
+
+impl PreparedSync {
+    pub fn run(&self, fs: &dyn Fs) -> Result<()> {
+        self.job.run(fs)
+    }
+}
+
+/// One Raft log on disk. See the module docs.
+#[derive(Debug)]
+pub struct Log {
+    fs: Arc<dyn Fs>,
+    clock: Arc<dyn Clock>,
+    cfg: Config,
+    _lock: Box<dyn DirLock>,
+    meta: MetaFile,
+    segs: SegmentLog,
+    hard_state: HardState,
+    last_purged: Option<LogId>,
+    /// The last log id: the last entry, else the boundary, else (0, 0).
+    last: LogId,
+    durable_index: u64,
+    /// Bumped by truncation so that a sync prepared before it cannot advance `durable_index`.
+    epoch: u64,
+    /// When the oldest append not yet durable arrived.
+    pending_since_ms: Option<u64>,
+    poisoned: Option<String>,
+    /// DiskFirst: the most recent appends, and the last prefetched run.
+    cache_tail: Window,
+    cache_ahead: Window,
+    /// MemFirst: every entry above the boundary.
+    mem: Window,
+    /// MemFirst: last index written to the segment files.
+    disk_written: u64,
+    /// MemFirst: a truncation the segment files still owe.
+    disk_truncate: Option<u64>,
+    /// MemFirst: the boundary the metadata still owes.
+    meta_dirty: bool,
+    stats: LogStats,
+}
+
+impl Log {
+    /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
+    /// names and the last segment; MemFirst reads every entry.
+    pub fn open(
+        fs: Arc<dyn Fs>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        cfg: Config,
+    ) -> Result<Log> {
+        cfg.validate()?;
+        let dir: PathBuf = dir.as_ref().to_path_buf();
+        fs.create_dir_all(&dir)
+            .map_err(|e| Error::io("create_dir", &dir, e))?;
+        let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
+            _ => Error::io("lock", &dir, e),
+        })?;
+        let meta = match MetaFile::open(&*fs, &dir)? {
+            MetaOpen::Found(m) => m,
+            MetaOpen::Fresh => {
+                let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
+                if let Some(seg) = names
+                    .iter()
+                    .find(|n| crate::segments::parse_segment_name(n).is_some())
+                {
+                    return Err(Error::corruption(
+                        dir.join(crate::meta::META_FILE),
+                        0,
+                        format!("metadata missing but segment {seg} exists"),
+                    ));
+                }
+                MetaFile::create(&*fs, &dir)?
+            }
+        };
+        let hard_state = meta.body.hard_state;
+        let last_purged = meta.body.last_purged;
+        let boundary = last_purged.map_or(0, |l| l.index);
+        let mem_first = cfg.strategy == Strategy::MemFirst;
+        let rec = recover(fs.clone(), &dir, &cfg, boundary, mem_first)?;
+        let mut mem = Window::default();
+        let mut last_entry = rec.last;
+        if let Some(entries) = rec.entries {
+            last_entry = entries.back().map(Entry::log_id);
+            entries.into_iter().for_each(|e| mem.push(e));
+        }
+        let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
+        let log = Log {
+            fs,
+            clock,
+            _lock: lock,
+            meta,
+            segs: rec.segs,
+            hard_state,
+            last_purged,
+            last,
+            durable_index: last.index,
+            epoch: 0,
+            pending_since_ms: None,
+            poisoned: None,
+            cache_tail: Window::default(),
+            cache_ahead: Window::default(),
+            mem,
+            disk_written: last.index,
+            disk_truncate: None,
+            meta_dirty: false,
+            stats: LogStats {
+                torn_cuts_at_open: rec.torn_cuts,
+                ..LogStats::default()
+            },
+            cfg,
+        };
+        log.check_invariants();
+        Ok(log)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.segs.dir()
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.stats
+    }
+
+    fn boundary(&self) -> u64 {
+        self.last_purged.map_or(0, |l| l.index)
+    }
+
+    /// The first index a read can return (`last_purged + 1`).
+    pub fn first_index(&self) -> u64 {
+        self.boundary() + 1
+    }
+
+    /// The last entry's index, or the boundary when the log is empty.
+    pub fn last_index(&self) -> u64 {
+        self.last.index
+    }
+
+    /// The last entry's id, else the purge boundary, else `None` for a new log.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        (self.last.index > 0).then_some(self.last)
+    }
+
+    pub fn last_purged(&self) -> Option<LogId> {
+        self.last_purged
+    }
+
+    /// The highest index known durable: a crash now keeps every entry up to it.
+    pub fn durable_index(&self) -> u64 {
+        self.durable_index
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    /// Why the log refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a write-path failure: the handle refuses writes from now on (fail-stop).
+    fn poison<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "write path failed; the store is poisoned until reopened");
+            self.poisoned.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+
+    pub(crate) fn check_invariants(&self) {
+        debug_assert!(
+            self.durable_index <= self.last.index,
+            "durable index ahead of the log"
+        );
+        debug_assert!(self.last.index >= self.boundary());
+        if self.cfg.strategy == Strategy::MemFirst {
+            debug_assert_eq!(
+                self.mem.last_index().unwrap_or(self.boundary()),
+                self.last.index
+            );
+            debug_assert!(self.mem.is_empty() || self.mem.get(self.first_index()).is_some());
+        }
+    }
+
+    /// Accepts `entries`, which must continue the log. DiskFirst writes them (and with
+    /// `Immediate`, or a full batch, fsyncs before returning); MemFirst keeps them in memory
+    /// or refuses with [`Error::Backpressure`]. They count as durable only once
+    /// [`Log::durable_index`] reaches them.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.append_nosync(entries)?;
+        if self.cfg.strategy == Strategy::DiskFirst && self.sync_due(self.clock.now_ms()) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// [`Log::append`] without the policy's sync: the threaded store syncs outside its lock.
+    pub fn append_nosync(&mut self, entries: &[Entry]) -> Result<()> {
+        self.check_writable()?;
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let mut prev = self.last;
+        let mut payload_bytes = 0u64;
+        for e in entries {
+            if e.index != prev.index + 1 {
+                return Err(Error::NotContinuous {
+                    expected: prev.index + 1,
+                    got: e.index,
+                });
+            }
+            if e.term < prev.term {
+                return Err(Error::TermRegression {
+                    index: e.index,
+                    term: e.term,
+                    prev_term: prev.term,
+                });
+            }
+            if e.payload.len() > self.cfg.payload_size_max_bytes as usize {
+                return Err(Error::PayloadTooLarge {
+                    size_bytes: e.payload.len(),
+                    max_bytes: self.cfg.payload_size_max_bytes,
+                });
+            }
+            payload_bytes += e.payload.len() as u64;
+            prev = e.log_id();
+        }
+        debug_assert_eq!(first.index, self.last.index + 1);
+        match self.cfg.strategy {
+            Strategy::DiskFirst => {
+                let r = self.segs.write(entries, self.durable_index);
+                self.poison(r)?;
+                for e in entries {
+                    self.cache_tail.push(e.clone());
+                }
+                self.cache_tail.shrink_front_to(self.cfg.cache_entries_max);
+                self.cache_ahead.truncate_from(first.index);
+            }
+            Strategy::MemFirst => {
+                let unflushed = self.mem.payload_bytes_after(self.disk_written);
+                if unflushed > 0 && unflushed + payload_bytes > self.cfg.unflushed_bytes_max {
+                    return Err(Error::Backpressure {
+                        unflushed_bytes: unflushed,
+                        max_bytes: self.cfg.unflushed_bytes_max,
+                    });
+                }
+                for e in entries {
+                    self.mem.push(e.clone());
+                }
+            }
+        }
+        self.last = prev;
+        self.pending_since_ms
+            .get_or_insert_with(|| self.clock.now_ms());
+        if self.cfg.canaries.on(Canary::AckBeforeFsync) && self.cfg.strategy == Strategy::DiskFirst
+        {
+            self.durable_index = self.last.index;
+        }
+        self.check_invariants();
+        Ok(())
+    }
+
+    fn sync_owed(&self) -> bool {
+        self.last.index > self.durable_index || self.meta_dirty || self.disk_truncate.is_some()
+    }
+
+    /// Whether the flush policy wants a sync at `now_ms`.
+    pub fn sync_due(&self, now_ms: u64) -> bool {
+        if !self.sync_owed() {
+            return false;
+        }
+        match self.cfg.flush {
+            FlushPolicy::Immediate => true,
+            FlushPolicy::Batch {
+                threshold,
+                interval_ms,
+            } => {
+                self.last.index - self.durable_index >= threshold as u64
+                    || now_ms
+                        >= self
+                            .pending_since_ms
+                            .unwrap_or(now_ms)
+                            .saturating_add(interval_ms)
+            }
+        }
+    }
+
+    /// When the policy next wants [`Log::poll`] to run, if anything is owed.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        if !self.sync_owed() {
+            return None;
+        }
+        let since = self.pending_since_ms.unwrap_or(0);
+        Some(match self.cfg.flush {
+            FlushPolicy::Immediate => since,
+            FlushPolicy::Batch { interval_ms, .. } => since.saturating_add(interval_ms),
+        })
+    }
+
+    /// Runs the flush policy at `now_ms`: syncs if it is due. Returns the next deadline.
+    pub fn poll(&mut self, now_ms: u64) -> Result<Option<u64>> {
+        if self.poisoned.is_none() && self.sync_due(now_ms) {
+            self.sync()?;
+        }
+        Ok(self.next_deadline_ms())
+    }
+
+    /// Makes everything accepted so far durable, then returns.
+    pub fn sync(&mut self) -> Result<()> {
+        let Some(prepared) = self.prepare_sync()? else {
+            return Ok(());
+        };
+        let result = prepared.run(&*self.fs);
+        self.complete_sync(prepared, result)
+    }
+
+    /// First half of a sync: performs the writes the strategy owes (MemFirst: truncation,
+    /// boundary, entries) and collects the fsyncs to run.
+    pub fn prepare_sync(&mut self) -> Result<Option<PreparedSync>> {
+        self.check_writable()?;
+        if !self.sync_owed() {
+            return Ok(None);
+        }
+        if self.cfg.strategy == Strategy::MemFirst {
+            let r = self.write_owed_memfirst();
+            self.poison(r)?;
+        }
+        let job = self.segs.take_sync_job();
+        let job = self.poison(job)?;
+        let upto = self.last.index;
+        if self.cfg.canaries.on(Canary::MemFirstEarlyDurable)
+            && self.cfg.strategy == Strategy::MemFirst
+        {
+            self.durable_index = upto;
+        }
+        Ok(Some(PreparedSync {
+            job,
+            upto,
+            epoch: self.epoch,
+        }))
+    }
+
+    fn write_owed_memfirst(&mut self) -> Result<()> {
+        if let Some(from) = self.disk_truncate.take() {
+            self.segs.truncate(from)?;
+        }
+        if self.meta_dirty {
+            self.meta
+                .save(self.meta.body.hard_state, self.last_purged, false)?;
+            self.meta_dirty = false;
+            self.segs.remove_upto(self.boundary())?;
+        }
+        let from = (self.disk_written + 1).max(self.first_index());
+        if from <= self.last.index {
+            debug_assert_eq!(self.segs.next_index, from, "segment files would get a gap");
+            let entries = self.mem.slice(from, self.last.index);
+            self.segs.write(&entries, self.durable_index)?;
+            self.disk_written = self.last.index;
+        }
+        Ok(())
+    }
+
+    /// Second half of a sync. An error poisons the log: the failed range is never reported
+    /// durable.
+    pub fn complete_sync(&mut self, prepared: PreparedSync, result: Result<()>) -> Result<()> {
+        self.poison(result)?;
+        self.stats.syncs += 1;
+        if prepared.epoch == self.epoch {
+            self.durable_index = self.durable_index.max(prepared.upto.min(self.last.index));
+        }
+        self.pending_since_ms = if self.sync_owed() {
+            Some(self.clock.now_ms())
+        } else {
+            None
+        };
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Removes entries `from..` (conflict resolution). DiskFirst makes the cut durable
+    /// before returning; MemFirst owes it to the next flush.
+    pub fn truncate(&mut self, from: u64) -> Result<()> {
+        self.check_writable()?;
+        if from <= self.boundary() {
+            return Err(Error::Purged {
+                index: from,
+                last_purged: self.boundary(),
+            });
+        }
+        if from > self.last.index {
+            return Ok(());
+        }
+        let new_last = if from - 1 > self.boundary() {
+            let prev = self.entry(from - 1)?.ok_or_else(|| {
+                Error::corruption(self.dir(), 0, format!("entry {} vanished", from - 1))
+            })?;
+            prev.log_id()
+        } else {
+            self.last_purged.unwrap_or(LogId::new(0, 0))
+        };
+        self.epoch += 1;
+        match self.cfg.strategy {
+            Strategy::DiskFirst => {
+                let r = self.segs.truncate(from);
+                self.poison(r)?;
+                self.cache_tail.truncate_from(from);
+                self.cache_ahead.truncate_from(from);
+            }
+            Strategy::MemFirst => {
+                self.mem.truncate_from(from);
+                if from <= self.disk_written {
+                    self.disk_truncate = Some(self.disk_truncate.map_or(from, |t| t.min(from)));
+                    self.disk_written = from - 1;
+                }
+            }
+        }
+        self.last = new_last;
+        self.durable_index = self.durable_index.min(from - 1);
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Removes entries `..=upto.index` after a snapshot; `upto` may lie past the last entry.
+    /// The boundary never moves back. DiskFirst makes the boundary durable before removing
+    /// segments and before returning; MemFirst owes both to the next flush.
+    pub fn purge(&mut self, upto: LogId) -> Result<()> {
+        self.check_writable()?;
+        if upto.index <= self.boundary() {
+            return Ok(());
+        }
+        self.last_purged = Some(upto);
+        if upto.index >= self.last.index {
+            self.last = upto;
+        }
+        match self.cfg.strategy {
+            Strategy::DiskFirst => {
+                let early = self.cfg.canaries.on(Canary::PurgeBeforeBoundaryDurable);
+                let r = (|| {
+                    if early {
+                        self.segs.remove_upto(upto.index)?;
+                    }
+                    self.meta.save(self.hard_state, Some(upto), false)?;
+                    self.segs.remove_upto(upto.index)
+                })();
+                self.poison(r)?;
+                self.cache_tail.drop_upto(upto.index);
+                self.cache_ahead.drop_upto(upto.index);
+                if self.segs.segments.is_empty() {
+                    // Every file is gone and the boundary is durable: nothing is owed.
+                    self.durable_index = self.last.index;
+                }
+            }
+            Strategy::MemFirst => {
+                self.mem.drop_upto(upto.index);
+                self.meta_dirty = true;
+                self.pending_since_ms
+                    .get_or_insert_with(|| self.clock.now_ms());
+            }
+        }
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Saves the hard state durably before returning, under every strategy.
+    pub fn save_hard_state(&mut self, hs: HardState) -> Result<()> {
+        self.check_writable()?;
+        let no_fsync = self.cfg.canaries.on(Canary::HardStateNoFsync);
+        let purged = self.meta.body.last_purged;
+        let r = self.meta.save(hs, purged, no_fsync);
+        self.poison(r)?;
+        self.hard_state = hs;
+        Ok(())
+    }
+
+    /// The entry at `index`, or `None` outside `first_index()..=last_index()`.
+    pub fn entry(&mut self, index: u64) -> Result<Option<Entry>> {
+        if index <= self.boundary() || index > self.last.index {
+            return Ok(None);
+        }
+        if self.cfg.strategy == Strategy::MemFirst {
+            return Ok(self.mem.get(index).cloned());
+        }
+        if let Some(e) = self
+            .cache_tail
+            .get(index)
+            .or_else(|| self.cache_ahead.get(index))
+        {
+            self.stats.cache_hits += 1;
+            return Ok(Some(e.clone()));
+        }
+        self.stats.cache_misses += 1;
+        let run = self.read_run(index, self.cfg.prefetch_entries + 1)?;
+        Ok(run.into_iter().next())
+    }
+
+    /// Reads from disk a run starting at `index` and keeps it as the prefetched window.
+    fn read_run(&mut self, index: u64, count_max: usize) -> Result<Vec<Entry>> {
+        let count_max = count_max.min((self.last.index + 1 - index) as usize);
+        let run = self.segs.read(index, count_max)?;
+        if run.first().map(|e| e.index) != Some(index) {
+            return Err(Error::corruption(
+                self.dir(),
+                0,
+                format!("entry {index} missing from its segment"),
+            ));
+        }
+        self.cache_ahead.clear();
+        for e in run.iter().take(self.cfg.prefetch_entries + 1) {
+            self.cache_ahead.push(e.clone());
+        }
+        Ok(run)
+    }
+
+    /// Entries `from..to_exclusive`, at most `count_max` of them and stopping once
+    /// `bytes_max` payload bytes are reached (at least one entry is returned when any
+    /// exists). Stops at the end of the log. `from` at or below the boundary is an error.
+    pub fn entries(
+        &mut self,
+        from: u64,
+        to_exclusive: u64,
+        count_max: usize,
+        bytes_max: u64,
+    ) -> Result<Vec<Entry>> {
+        if from <= self.boundary() {
+            return Err(Error::Purged {
+                index: from,
+                last_purged: self.boundary(),
+            });
+        }
+        let end = to_exclusive.min(self.last.index + 1);
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        let mut i = from;
+        while i < end && out.len() < count_max && (out.is_empty() || bytes < bytes_max) {
+            let cached = match self.cfg.strategy {
+                Strategy::MemFirst => self.mem.get(i).cloned(),
+                Strategy::DiskFirst => self
+                    .cache_tail
+                    .get(i)
+                    .or_else(|| self.cache_ahead.get(i))
+                    .cloned(),
+            };
+            let batch = match cached {
+                Some(e) => vec![e],
+                None if self.cfg.strategy == Strategy::DiskFirst => {
+                    let want = ((end - i) as usize).min(count_max - out.len());
+                    self.read_run(i, want.max(self.cfg.prefetch_entries))?
+                }
+                None => {
+                    return Err(Error::corruption(
+                        self.dir(),
+                        0,
+                        format!("entry {i} missing from memory"),
+                    ))
+                }
+            };
+            for e in batch {
+                if i >= end || out.len() >= count_max || (!out.is_empty() && bytes >= bytes_max) {
+                    break;
+                }
+                debug_assert_eq!(e.index, i);
+                bytes += e.payload.len() as u64;
+                out.push(e);
+                i += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flushes everything and closes the store.
+    pub fn close(mut self) -> Result<()> {
+        if self.poisoned.is_none() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+}

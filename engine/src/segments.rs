@@ -1,0 +1,436 @@
+//! Segment files: where entries live on disk.
+//!
+//! A segment is named `seg-<first index, 20 digits>.log` and holds contiguous records from
+//! that index. Only the last segment (the *active* one) is ever written. Invariants:
+//! - Before a new segment is created, the previous one is fsynced: a torn record can only be
+//!   in the last segment, so damage anywhere else is corruption.
+//! - A segment's entries are durable only after its file *and* the directory are synced
+//!   (the directory sync makes its creation durable); [`SyncJob`] covers both.
+//! - Segments are removed only by [`SegmentLog::truncate`] (durably, before it returns) and
+//!   by purge (after the new boundary is durable), never otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::canary::{Canary, CanarySet};
+use crate::error::{Error, Result};
+use crate::fs::{Fs, FsFile};
+use crate::record::{self, HeaderCheck, SEGMENT_HEADER_LEN};
+use crate::types::Entry;
+
+pub(crate) const SEGMENT_PREFIX: &str = "seg-";
+pub(crate) const SEGMENT_SUFFIX: &str = ".log";
+
+pub(crate) fn segment_name(first_index: u64) -> String {
+    format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+/// Parses a segment file name; any other name is a foreign file and is left alone.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub first_index: u64,
+    pub path: PathBuf,
+    file: Option<Arc<dyn FsFile>>,
+    /// Valid for the active segment and for scanned ones.
+    pub len_bytes: u64,
+    /// `offsets[i]` is the offset of entry `first_index + i`; `None` until scanned.
+    pub offsets: Option<Vec<u64>>,
+}
+
+impl Segment {
+    pub fn new(first_index: u64, path: PathBuf) -> Segment {
+        Segment {
+            first_index,
+            path,
+            file: None,
+            len_bytes: 0,
+            offsets: None,
+        }
+    }
+
+    pub fn file(&mut self, fs: &dyn Fs) -> Result<Arc<dyn FsFile>> {
+        if let Some(f) = &self.file {
+            return Ok(f.clone());
+        }
+        let f = fs
+            .open(&self.path, false)
+            .map_err(|e| Error::io("open", &self.path, e))?;
+        self.file = Some(f.clone());
+        Ok(f)
+    }
+
+    pub fn set_file(&mut self, file: Arc<dyn FsFile>) {
+        self.file = Some(file);
+    }
+}
+
+/// The fsyncs that make everything written so far durable: run it without holding the
+/// store's lock, then report the result back.
+#[derive(Debug, Default)]
+pub struct SyncJob {
+    files: Vec<(PathBuf, Arc<dyn FsFile>)>,
+    dir: Option<PathBuf>,
+}
+
+impl SyncJob {
+    pub fn run(&self, fs: &dyn Fs) -> Result<()> {
+        for (path, file) in &self.files {
+            file.sync_data()
+                .map_err(|e| Error::io("sync_data", path, e))?;
+        }
+        if let Some(dir) = &self.dir {
+            fs.sync_dir(dir)
+                .map_err(|e| Error::io("sync_dir", dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The segment files of one store.
+#[derive(Debug)]
+pub(crate) struct SegmentLog {
+    pub fs: Arc<dyn Fs>,
+    pub dir: PathBuf,
+    pub segment_size_bytes: u64,
+    pub payload_size_max_bytes: u32,
+    pub canaries: CanarySet,
+    pub segments: BTreeMap<u64, Segment>,
+    /// The index the next written record must carry.
+    pub next_index: u64,
+    dirty: BTreeSet<u64>,
+    dir_dirty: bool,
+    encode_buf: Vec<u8>,
+}
+
+impl SegmentLog {
+    pub fn new(
+        fs: Arc<dyn Fs>,
+        dir: PathBuf,
+        cfg: &crate::Config,
+        segments: BTreeMap<u64, Segment>,
+        next_index: u64,
+    ) -> SegmentLog {
+        SegmentLog {
+            fs,
+            dir,
+            segment_size_bytes: cfg.segment_size_bytes,
+            payload_size_max_bytes: cfg.payload_size_max_bytes,
+            canaries: cfg.canaries,
+            segments,
+            next_index,
+            dirty: BTreeSet::new(),
+            dir_dirty: false,
+            encode_buf: Vec::new(),
+        }
+    }
+
+    /// The largest byte length a segment file can legitimately have.
+    pub fn segment_len_max(&self) -> u64 {
+        self.segment_size_bytes + record::record_size(self.payload_size_max_bytes as usize) as u64
+    }
+
+    fn last_index_of(&self, first_index: u64) -> u64 {
+        match self.segments.range(first_index + 1..).next() {
+            Some((next_first, _)) => next_first - 1,
+            None => self.next_index - 1,
+        }
+    }
+
+    /// Appends records for `entries` (which must start at `next_index`), rotating segments
+    /// at `segment_size_bytes`. The writes are pending until a [`SyncJob`] runs.
+    pub fn write(&mut self, entries: &[Entry], durable_hint: u64) -> Result<()> {
+        debug_assert!(entries.first().is_none_or(|e| e.index == self.next_index));
+        let mut i = 0;
+        while i < entries.len() {
+            let needs_rotation = match self.segments.last_key_value() {
+                None => true,
+                Some((_, seg)) => {
+                    seg.len_bytes >= self.segment_size_bytes || seg.first_index > entries[i].index
+                }
+            };
+            if needs_rotation {
+                self.rotate(entries[i].index)?;
+            }
+            let (&first, seg) = self.segments.last_key_value().expect("rotated");
+            let start = seg.len_bytes;
+            let room = self.segment_size_bytes.saturating_sub(start) as usize;
+            let mut buf = std::mem::take(&mut self.encode_buf);
+            buf.clear();
+            let seg = self.segments.get_mut(&first).expect("active segment");
+            let offsets = seg.offsets.get_or_insert_with(Vec::new);
+            while i < entries.len() && (buf.is_empty() || buf.len() < room) {
+                let e = &entries[i];
+                debug_assert_eq!(e.index, first + offsets.len() as u64);
+                offsets.push(start + buf.len() as u64);
+                record::encode_record(&mut buf, e.index, e.term, durable_hint, &e.payload);
+                i += 1;
+            }
+            let file = seg.file(&*self.fs)?;
+            let result = file.write_at(&buf, start);
+            seg.len_bytes = start + buf.len() as u64;
+            self.encode_buf = buf;
+            result.map_err(|e| Error::io("write", &seg.path, e))?;
+            self.dirty.insert(first);
+        }
+        if let Some(last) = entries.last() {
+            self.next_index = last.index + 1;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment at `first_index`, after making the current one durable.
+    fn rotate(&mut self, first_index: u64) -> Result<()> {
+        if let Some(&first) = self.segments.keys().next_back() {
+            if self.dirty.remove(&first) {
+                let seg = self.segments.get_mut(&first).expect("segment");
+                let file = seg.file(&*self.fs)?;
+                file.sync_data()
+                    .map_err(|e| Error::io("sync_data", &seg.path, e))?;
+            }
+        }
+        let path = self.dir.join(segment_name(first_index));
+        let file = self
+            .fs
+            .open(&path, true)
+            .map_err(|e| Error::io("create", &path, e))?;
+        file.write_at(&record::encode_segment_header(first_index), 0)
+            .map_err(|e| Error::io("write", &path, e))?;
+        let mut seg = Segment::new(first_index, path);
+        seg.set_file(file);
+        seg.len_bytes = SEGMENT_HEADER_LEN;
+        seg.offsets = Some(Vec::new());
+        self.segments.insert(first_index, seg);
+        self.dirty.insert(first_index);
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Takes the fsyncs owed for everything written so far.
+    pub fn take_sync_job(&mut self) -> Result<SyncJob> {
+        let mut job = SyncJob::default();
+        for first in std::mem::take(&mut self.dirty) {
+            if let Some(seg) = self.segments.get_mut(&first) {
+                let file = seg.file(&*self.fs)?;
+                job.files.push((seg.path.clone(), file));
+            }
+        }
+        if std::mem::take(&mut self.dir_dirty) && !self.canaries.on(Canary::SkipDirSync) {
+            job.dir = Some(self.dir.clone());
+        }
+        Ok(job)
+    }
+
+    /// Removes entries `from..` durably: cuts the segment holding `from`, removes later
+    /// segments, then fsyncs the file and the directory before returning.
+    pub fn truncate(&mut self, from: u64) -> Result<()> {
+        if from >= self.next_index {
+            return Ok(());
+        }
+        let doomed: Vec<u64> = self.segments.range(from..).map(|(k, _)| *k).collect();
+        for first in &doomed {
+            let seg = self.segments.remove(first).expect("listed");
+            self.dirty.remove(first);
+            self.fs
+                .remove(&seg.path)
+                .map_err(|e| Error::io("remove", &seg.path, e))?;
+        }
+        let mut cut_file = None;
+        if let Some((&first, _)) = self.segments.range(..from).next_back() {
+            self.load_offsets(first)?;
+            let seg = self.segments.get_mut(&first).expect("segment");
+            let offsets = seg.offsets.as_mut().expect("loaded");
+            let keep = (from - first) as usize;
+            if keep < offsets.len() {
+                let cut_at = offsets[keep];
+                offsets.truncate(keep);
+                let file = seg.file(&*self.fs)?;
+                file.set_len(cut_at)
+                    .map_err(|e| Error::io("set_len", &seg.path, e))?;
+                seg.len_bytes = cut_at;
+                cut_file = Some((seg.path.clone(), file));
+            }
+        }
+        self.next_index = from;
+        if self.canaries.on(Canary::TruncateNotDurable) {
+            self.dir_dirty |= !doomed.is_empty();
+            return Ok(());
+        }
+        if let Some((path, file)) = cut_file {
+            file.sync_data()
+                .map_err(|e| Error::io("sync_data", &path, e))?;
+        }
+        if !doomed.is_empty() {
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the segments whose every entry is at or below `boundary`. Call only once the
+    /// boundary is durable. Removing every segment restarts the log at `boundary + 1`.
+    pub fn remove_upto(&mut self, boundary: u64) -> Result<()> {
+        let doomed: Vec<u64> = self
+            .segments
+            .keys()
+            .copied()
+            .filter(|first| self.last_index_of(*first) <= boundary)
+            .collect();
+        for first in doomed {
+            let seg = self.segments.remove(&first).expect("listed");
+            self.dirty.remove(&first);
+            self.fs
+                .remove(&seg.path)
+                .map_err(|e| Error::io("remove", &seg.path, e))?;
+            self.dir_dirty = true;
+        }
+        if self.segments.is_empty() {
+            self.next_index = self.next_index.max(boundary + 1);
+        }
+        Ok(())
+    }
+
+    /// Builds the offset index of a segment by scanning it; any damage is corruption,
+    /// because only the last segment may have a torn tail and recovery already cut it.
+    pub fn load_offsets(&mut self, first: u64) -> Result<()> {
+        if self
+            .segments
+            .get(&first)
+            .is_some_and(|s| s.offsets.is_some())
+        {
+            return Ok(());
+        }
+        let last = self.last_index_of(first);
+        let len_max = self.segment_len_max();
+        let (payload_max, skip_crc) = (
+            self.payload_size_max_bytes,
+            self.canaries.on(Canary::SkipChecksum),
+        );
+        let fs = self.fs.clone();
+        let seg = self.segments.get_mut(&first).expect("segment");
+        let buf = read_whole(&*fs, seg, len_max)?;
+        if let Err(reason) = check_header(&buf, seg)? {
+            return Err(Error::corruption(&seg.path, 0, reason));
+        }
+        let scan = crate::recovery::scan_records(&buf, first, 0, payload_max, skip_crc);
+        let bad = scan.anomaly.or_else(|| {
+            (scan.next_index != last + 1)
+                .then_some((buf.len() as u64, "segment ends before the next one starts"))
+        });
+        if let Some((offset, reason)) = bad {
+            return Err(Error::corruption(&seg.path, offset, reason));
+        }
+        seg.len_bytes = buf.len() as u64;
+        seg.offsets = Some(scan.offsets);
+        Ok(())
+    }
+
+    /// Reads up to `count_max` entries from `from`, all from the one segment that holds it.
+    pub fn read(&mut self, from: u64, count_max: usize) -> Result<Vec<Entry>> {
+        if from >= self.next_index || count_max == 0 {
+            return Ok(Vec::new());
+        }
+        let Some((&first, _)) = self.segments.range(..=from).next_back() else {
+            return Ok(Vec::new());
+        };
+        self.load_offsets(first)?;
+        let skip_crc = self.canaries.on(Canary::SkipChecksum);
+        let payload_max = self.payload_size_max_bytes;
+        let fs = self.fs.clone();
+        let seg = self.segments.get_mut(&first).expect("segment");
+        let offsets = seg.offsets.as_ref().expect("loaded");
+        let lo = (from - first) as usize;
+        if lo >= offsets.len() {
+            return Ok(Vec::new());
+        }
+        let hi = offsets.len().min(lo + count_max);
+        let start = offsets[lo];
+        let end = offsets.get(hi).copied().unwrap_or(seg.len_bytes);
+        let mut buf = vec![0u8; (end - start) as usize];
+        let file = seg.file(&*fs)?;
+        let n = file
+            .read_at(&mut buf, start)
+            .map_err(|e| Error::io("read", &seg.path, e))?;
+        if n < buf.len() {
+            return Err(Error::corruption(
+                &seg.path,
+                start + n as u64,
+                "segment shorter than its index",
+            ));
+        }
+        let buf = Bytes::from(buf);
+        let mut out = Vec::with_capacity(hi - lo);
+        let mut pos = 0usize;
+        for i in lo..hi {
+            let rec = record::decode_record(&buf[pos..], payload_max, skip_crc)
+                .map_err(|e| Error::corruption(&seg.path, start + pos as u64, format!("{e:?}")))?;
+            if rec.index != first + i as u64 {
+                return Err(Error::corruption(
+                    &seg.path,
+                    start + pos as u64,
+                    "unexpected record index",
+                ));
+            }
+            let payload_start = pos + rec.size - rec.payload.len();
+            out.push(Entry {
+                index: rec.index,
+                term: rec.term,
+                payload: buf.slice(payload_start..payload_start + rec.payload.len()),
+            });
+            pos += rec.size;
+        }
+        Ok(out)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Reads a whole segment file, refusing one longer than any segment this store can write.
+pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result<Vec<u8>> {
+    let file = seg.file(fs)?;
+    let len = file.len().map_err(|e| Error::io("len", &seg.path, e))?;
+    if len > len_max {
+        return Err(Error::corruption(
+            &seg.path,
+            len_max,
+            "segment longer than any segment this store writes",
+        ));
+    }
+    let mut buf = vec![0u8; len as usize];
+    let n = file
+        .read_at(&mut buf, 0)
+        .map_err(|e| Error::io("read", &seg.path, e))?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// What a segment header check means for recovery.
+pub(crate) fn check_header(
+    buf: &[u8],
+    seg: &Segment,
+) -> Result<std::result::Result<(), &'static str>> {
+    match record::decode_segment_header(buf) {
+        HeaderCheck::Valid { first_index } if first_index == seg.first_index => Ok(Ok(())),
+        HeaderCheck::Valid { .. } => Ok(Err("segment header names another first index")),
+        HeaderCheck::WrongVersion(version) => Err(Error::UnsupportedVersion {
+            path: seg.path.clone(),
+            version,
+        }),
+        HeaderCheck::Bad(reason) => Ok(Err(reason)),
+    }
+}

@@ -1,0 +1,397 @@
+//! [`Store`]: the thread-safe handle production code uses. It wraps [`Log`] in a mutex and
+//! adds what needs threads:
+//! - **group commit**: appenders write under the lock, then one of them (the leader) runs
+//!   the fsyncs *outside* the lock while others keep appending; everyone whose entries the
+//!   fsync covered is released together;
+//! - a **durable-index waiter** ([`Store::wait_durable`]) and an optional callback API
+//!   ([`Store::append_with_callback`]) like openraft's `append(entries, callback)`;
+//! - a **flusher thread** that runs the flush policy at the clock's deadlines (MemFirst,
+//!   and DiskFirst `Batch` intervals).
+//!
+//! DiskFirst [`Store::append`] returns only once its entries are durable. MemFirst returns
+//! at once; past `unflushed_bytes_max` it waits for the flusher (backpressure by waiting).
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{Config, Strategy};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::log::Log;
+use crate::std_fs::StdFs;
+use crate::system_clock::{wait_duration, SystemClock};
+use crate::types::{Entry, HardState, LogId};
+
+type Callback = Box<dyn FnOnce(Result<u64>) + Send>;
+
+#[derive(Debug)]
+struct State {
+    log: Option<Log>,
+    syncing: bool,
+    shutdown: bool,
+    callbacks: Vec<(u64, CallbackBox)>,
+}
+
+struct CallbackBox(Callback);
+
+impl std::fmt::Debug for CallbackBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("callback")
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when the durable index moves, a sync ends, or the log is poisoned/closed.
+    changed: Condvar,
+    /// Signalled when the flusher has work.
+    work: Condvar,
+    fs: Arc<dyn Fs>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A thread-safe store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Opens the store in `dir` on the real filesystem and clock.
+    pub fn open(dir: impl AsRef<Path>, cfg: Config) -> Result<Store> {
+        Store::open_with(Arc::new(StdFs), Arc::new(SystemClock::new()), dir, cfg)
+    }
+
+    pub fn open_with(
+        fs: Arc<dyn Fs>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        cfg: Config,
+    ) -> Result<Store> {
+        let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                log: Some(log),
+                syncing: false,
+                shutdown: false,
+                callbacks: Vec::new(),
+            }),
+            changed: Condvar::new(),
+            work: Condvar::new(),
+            fs,
+            clock,
+        });
+        let flusher_shared = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("logbook-flusher".into())
+            .spawn(move || flusher_loop(&flusher_shared))
+            .map_err(|e| Error::io("spawn flusher", "", e))?;
+        Ok(Store {
+            shared,
+            flusher: Some(flusher),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
+        let mut st = self.lock();
+        let log = st.log.as_mut().ok_or(Error::Closed)?;
+        f(log)
+    }
+
+    /// Appends `entries`. DiskFirst: returns once they are durable (group commit).
+    /// MemFirst: returns once they are in memory, waiting while the unflushed bound is hit.
+    /// Returns the index of the last entry.
+    pub fn append(&self, entries: &[Entry]) -> Result<u64> {
+        let last = self.append_accept(entries)?;
+        if self.strategy()? == Strategy::DiskFirst {
+            self.wait_durable(last)?;
+        }
+        Ok(last)
+    }
+
+    /// Appends and returns at once; `callback` runs (on the syncing thread) with the last
+    /// index once the entries are durable, or with the error that poisoned the store.
+    pub fn append_with_callback(
+        &self,
+        entries: &[Entry],
+        callback: impl FnOnce(Result<u64>) + Send + 'static,
+    ) -> Result<()> {
+        let last = self.append_accept(entries)?;
+        let mut st = self.lock();
+        let log = st.log.as_ref().ok_or(Error::Closed)?;
+        if log.durable_index() >= last {
+            drop(st);
+            callback(Ok(last));
+            return Ok(());
+        }
+        st.callbacks.push((last, CallbackBox(Box::new(callback))));
+        drop(st);
+        self.kick();
+        Ok(())
+    }
+
+    fn strategy(&self) -> Result<Strategy> {
+        self.with_log(|log| Ok(log.config().strategy))
+    }
+
+    fn append_accept(&self, entries: &[Entry]) -> Result<u64> {
+        let mut st = self.lock();
+        loop {
+            let log = st.log.as_mut().ok_or(Error::Closed)?;
+            match log.append_nosync(entries) {
+                Ok(()) => {
+                    let last = log.last_index();
+                    drop(st);
+                    self.kick();
+                    return Ok(last);
+                }
+                Err(Error::Backpressure { .. }) => {
+                    self.shared.work.notify_all();
+                    st = self
+                        .shared
+                        .changed
+                        .wait(st)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Wakes the flusher and, if a sync is due now and none runs, leads one.
+    fn kick(&self) {
+        self.shared.work.notify_all();
+        let now = self.shared.clock.now_ms();
+        let due = self.lock().log.as_ref().is_some_and(|l| l.sync_due(now));
+        if due {
+            lead_sync(&self.shared);
+        }
+    }
+
+    /// Blocks until `durable_index() >= index`, leading syncs when due.
+    pub fn wait_durable(&self, index: u64) -> Result<()> {
+        let mut st = self.lock();
+        loop {
+            let log = st.log.as_ref().ok_or(Error::Closed)?;
+            if log.durable_index() >= index {
+                return Ok(());
+            }
+            if let Some(cause) = log.poisoned() {
+                return Err(Error::Poisoned {
+                    cause: cause.to_string(),
+                });
+            }
+            let now = self.shared.clock.now_ms();
+            if !st.syncing && log.sync_due(now) {
+                drop(st);
+                lead_sync(&self.shared);
+                st = self.lock();
+                continue;
+            }
+            let wait_ms = log
+                .next_deadline_ms()
+                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, wait_duration(wait_ms))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Makes everything appended so far durable, then returns.
+    pub fn flush(&self) -> Result<()> {
+        let last = self.with_log(|log| Ok(log.last_index()))?;
+        let mut st = self.lock();
+        while st.syncing {
+            st = self
+                .shared
+                .changed
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        drop(st);
+        lead_sync(&self.shared);
+        self.wait_durable(last)
+    }
+
+    pub fn durable_index(&self) -> Result<u64> {
+        self.with_log(|log| Ok(log.durable_index()))
+    }
+    pub fn entry(&self, index: u64) -> Result<Option<Entry>> {
+        self.with_log(|log| log.entry(index))
+    }
+    pub fn entries(
+        &self,
+        from: u64,
+        to_exclusive: u64,
+        count_max: usize,
+        bytes_max: u64,
+    ) -> Result<Vec<Entry>> {
+        self.with_log(|log| log.entries(from, to_exclusive, count_max, bytes_max))
+    }
+    pub fn first_index(&self) -> Result<u64> {
+        self.with_log(|log| Ok(log.first_index()))
+    }
+    pub fn last_index(&self) -> Result<u64> {
+        self.with_log(|log| Ok(log.last_index()))
+    }
+    pub fn last_log_id(&self) -> Result<Option<LogId>> {
+        self.with_log(|log| Ok(log.last_log_id()))
+    }
+    pub fn last_purged(&self) -> Result<Option<LogId>> {
+        self.with_log(|log| Ok(log.last_purged()))
+    }
+    pub fn hard_state(&self) -> Result<HardState> {
+        self.with_log(|log| Ok(log.hard_state()))
+    }
+    /// Durable before it returns, under every strategy.
+    pub fn save_hard_state(&self, hs: HardState) -> Result<()> {
+        self.with_log(|log| log.save_hard_state(hs))
+    }
+    pub fn truncate(&self, from: u64) -> Result<()> {
+        self.wait_idle(|log| log.truncate(from))
+    }
+    pub fn purge(&self, upto: LogId) -> Result<()> {
+        self.wait_idle(|log| log.purge(upto))
+    }
+
+    /// Runs `f` once no sync is in flight, so a truncation or purge never races the files
+    /// a leader is fsyncing.
+    fn wait_idle<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
+        let mut st = self.lock();
+        while st.syncing {
+            st = self
+                .shared
+                .changed
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        let log = st.log.as_mut().ok_or(Error::Closed)?;
+        let r = f(log);
+        drop(st);
+        self.shared.changed.notify_all();
+        r
+    }
+
+    /// Flushes, stops the flusher and closes the log.
+    pub fn close(mut self) -> Result<()> {
+        let flushed = self.flush();
+        let log = self.shutdown();
+        match log {
+            Some(log) if flushed.is_ok() => log.close(),
+            _ => flushed,
+        }
+    }
+
+    fn shutdown(&mut self) -> Option<Log> {
+        let log = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            st.log.take()
+        };
+        self.shared.work.notify_all();
+        self.shared.changed.notify_all();
+        if let Some(h) = self.flusher.take() {
+            let _ = h.join();
+        }
+        log
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Runs one sync as leader if none is in flight: prepare under the lock, fsync outside it,
+/// complete under the lock, then release waiters and callbacks.
+fn lead_sync(shared: &Shared) {
+    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    if st.syncing {
+        return;
+    }
+    let Some(log) = st.log.as_mut() else { return };
+    let prepared = match log.prepare_sync() {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(_) => {
+            drop(st);
+            fire_callbacks(shared);
+            shared.changed.notify_all();
+            return;
+        }
+    };
+    st.syncing = true;
+    drop(st);
+    let result = prepared.run(&*shared.fs);
+    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    st.syncing = false;
+    if let Some(log) = st.log.as_mut() {
+        let _ = log.complete_sync(prepared, result);
+    }
+    drop(st);
+    fire_callbacks(shared);
+    shared.changed.notify_all();
+}
+
+fn fire_callbacks(shared: &Shared) {
+    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(log) = st.log.as_ref() else { return };
+    let durable = log.durable_index();
+    let poisoned = log.poisoned().map(str::to_string);
+    let ready: Vec<(u64, CallbackBox)> = if poisoned.is_some() {
+        std::mem::take(&mut st.callbacks)
+    } else {
+        let (ready, waiting) = std::mem::take(&mut st.callbacks)
+            .into_iter()
+            .partition(|(i, _)| *i <= durable);
+        st.callbacks = waiting;
+        ready
+    };
+    drop(st);
+    for (index, cb) in ready {
+        (cb.0)(match &poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(index),
+        });
+    }
+}
+
+/// The flusher: sleeps until the policy's next deadline (or a kick), then leads a sync.
+fn flusher_loop(shared: &Shared) {
+    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if st.shutdown {
+            return;
+        }
+        let now = shared.clock.now_ms();
+        let (due, deadline) = match st.log.as_ref() {
+            Some(log) if log.poisoned().is_none() => (log.sync_due(now), log.next_deadline_ms()),
+            _ => (false, None),
+        };
+        if due && !st.syncing {
+            drop(st);
+            lead_sync(shared);
+            st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        let wait_ms = deadline.map_or(100, |d| d.saturating_sub(now).clamp(1, 100));
+        st = shared
+            .work
+            .wait_timeout(st, wait_duration(wait_ms))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}

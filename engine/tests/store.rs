@@ -1,0 +1,126 @@
+//! The threaded store: group commit shares fsyncs between concurrent writers, callbacks fire
+//! only once entries are durable, and the flusher thread persists MemFirst appends.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use common::{entries, TestFs};
+use logbook::{Config, FlushPolicy, Store, Strategy, SystemClock};
+
+fn store(fs: &TestFs, dir: &std::path::Path, cfg: Config) -> Arc<Store> {
+    Arc::new(
+        Store::open_with(Arc::new(fs.clone()), Arc::new(SystemClock::new()), dir, cfg).unwrap(),
+    )
+}
+
+/// `writers` threads each append `per_writer` single entries; appends are ordered by a
+/// sequencer lock, but each writer waits for durability outside it, as a Raft node does.
+fn concurrent_appends(store: &Arc<Store>, writers: usize, per_writer: usize) {
+    let sequencer = Arc::new(Mutex::new(()));
+    std::thread::scope(|s| {
+        for _ in 0..writers {
+            let (store, sequencer) = (store.clone(), sequencer.clone());
+            s.spawn(move || {
+                for _ in 0..per_writer {
+                    let index = {
+                        let _g = sequencer.lock().unwrap();
+                        let i = store.last_index().unwrap() + 1;
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        store
+                            .append_with_callback(&entries(i, i, 1), move |r| tx.send(r).unwrap())
+                            .unwrap();
+                        (i, rx)
+                    };
+                    let durable = index.1.recv().unwrap().unwrap();
+                    assert_eq!(durable, index.0);
+                    assert!(
+                        store.durable_index().unwrap() >= index.0,
+                        "callback before durability"
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn group_commit_shares_fsyncs_between_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(
+        Strategy::DiskFirst,
+        FlushPolicy::Batch {
+            threshold: 64,
+            interval_ms: 2,
+        },
+    );
+    let s = store(&fs, dir.path(), cfg);
+    let before = fs.counters.syncs.load(Ordering::SeqCst);
+    concurrent_appends(&s, 16, 40);
+    let syncs = fs.counters.syncs.load(Ordering::SeqCst) - before;
+    println!("640 appends from 16 writers took {syncs} fsyncs");
+    assert!(
+        syncs < 640 / 2,
+        "group commit should share fsyncs: {syncs} for 640 appends"
+    );
+    assert_eq!(s.durable_index().unwrap(), 640);
+}
+
+#[test]
+fn immediate_disk_first_append_returns_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let s = store(
+        &fs,
+        dir.path(),
+        Config::new(Strategy::DiskFirst, FlushPolicy::Immediate),
+    );
+    for i in 1..=20 {
+        s.append(&entries(i, i, 1)).unwrap();
+        assert_eq!(s.durable_index().unwrap(), i);
+    }
+}
+
+#[test]
+fn mem_first_flusher_persists_without_being_asked() {
+    for flush in [
+        FlushPolicy::Immediate,
+        FlushPolicy::Batch {
+            threshold: 1000,
+            interval_ms: 5,
+        },
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = TestFs::default();
+        let s = store(&fs, dir.path(), Config::new(Strategy::MemFirst, flush));
+        s.append(&entries(1, 10, 1)).unwrap();
+        s.wait_durable(10).unwrap();
+        assert_eq!(s.durable_index().unwrap(), 10, "{flush:?}");
+        drop(s);
+        let s = store(&fs, dir.path(), Config::new(Strategy::MemFirst, flush));
+        assert_eq!(s.entries(1, 11, 100, u64::MAX).unwrap(), entries(1, 10, 1));
+    }
+}
+
+#[test]
+fn mem_first_appends_wait_for_the_flusher_past_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(
+        Strategy::MemFirst,
+        FlushPolicy::Batch {
+            threshold: 1_000_000,
+            interval_ms: 1,
+        },
+    )
+    .with_unflushed_bytes_max(4096);
+    let s = store(&fs, dir.path(), cfg);
+    for i in 1..=100 {
+        s.append(&[logbook::Entry::new(i, 1, vec![7u8; 1000])])
+            .unwrap();
+    }
+    s.flush().unwrap();
+    assert_eq!(s.durable_index().unwrap(), 100);
+}
