@@ -317,6 +317,11 @@ impl Log {
         Ok(())
     }
 
+    /// True when nothing is owed to the disk: a crash now keeps exactly the current state.
+    pub fn is_fully_durable(&self) -> bool {
+        !self.sync_owed()
+    }
+
     fn sync_owed(&self) -> bool {
         self.last.index > self.durable_index || self.meta_dirty || self.disk_truncate.is_some()
     }
@@ -458,10 +463,19 @@ impl Log {
         self.epoch += 1;
         match self.cfg.strategy {
             Strategy::DiskFirst => {
-                let r = self.segs.truncate(from);
+                // The cut, and everything before it (a segment whose creation is not yet
+                // synced in its directory included), is durable before truncate returns.
+                let canary = self.cfg.canaries.on(Canary::TruncateNotDurable);
+                let r = self.segs.truncate(from).and_then(|()| match canary {
+                    true => Ok(()),
+                    false => self.segs.take_sync_job()?.run(&*self.fs),
+                });
                 self.poison(r)?;
                 self.cache_tail.truncate_from(from);
                 self.cache_ahead.truncate_from(from);
+                if !canary {
+                    self.durable_index = from - 1;
+                }
             }
             Strategy::MemFirst => {
                 self.mem.truncate_from(from);
