@@ -223,7 +223,8 @@ impl SimDisk {
         self.lock().counters
     }
 
-    /// Bit rot only hits files whose path passes `filter`.
+    /// Bit rot only hits files whose path passes `filter`. The filter runs under the disk's
+    /// lock: it must not call the disk.
     pub fn set_rot_filter(&self, filter: impl Fn(&Path) -> bool + Send + Sync + 'static) {
         self.lock().rot_filter = RotFilter::Custom(Arc::new(filter));
     }
