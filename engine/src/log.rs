@@ -100,7 +100,10 @@ impl Log {
             _ => Error::io("lock", &dir, e),
         })?;
         let meta = match MetaFile::open(&*fs, &dir)? {
-            MetaOpen::Found(m) => m,
+            MetaOpen::Found(mut m) => {
+                m.repair()?;
+                m
+            }
             MetaOpen::Fresh => {
                 let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
                 if let Some(seg) = names

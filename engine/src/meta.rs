@@ -77,6 +77,9 @@ pub struct MetaFile {
     path: PathBuf,
     file: Arc<dyn FsFile>,
     pub body: MetaBody,
+    /// The slots differ or one is damaged: the redundancy must be restored before a single
+    /// further fault could roll the metadata back.
+    pub needs_repair: bool,
 }
 
 /// What [`MetaFile::open`] found.
@@ -124,7 +127,13 @@ impl MetaFile {
                         version: body.version,
                     });
                 }
-                Ok(MetaOpen::Found(MetaFile { path, file, body }))
+                let needs_repair = slots[0] != slots[1];
+                Ok(MetaOpen::Found(MetaFile {
+                    path,
+                    file,
+                    body,
+                    needs_repair,
+                }))
             }
         }
     }
@@ -144,6 +153,7 @@ impl MetaFile {
                 hard_state: HardState::default(),
                 last_purged: None,
             },
+            needs_repair: false,
         };
         meta.save(meta.body.hard_state, None, false)?;
         fs.sync_dir(dir)
@@ -182,6 +192,16 @@ impl MetaFile {
             }
         }
         self.body = body;
+        self.needs_repair = in_place_no_fsync;
+        Ok(())
+    }
+
+    /// Rewrites both slots with the current value if they disagree.
+    pub fn repair(&mut self) -> Result<()> {
+        if self.needs_repair {
+            tracing::warn!(path = %self.path.display(), "metadata slots disagree; rewriting both");
+            self.save(self.body.hard_state, self.body.last_purged, false)?;
+        }
         Ok(())
     }
 }

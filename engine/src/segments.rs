@@ -191,7 +191,8 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Starts a new segment at `first_index`, after making the current one durable.
+    /// Starts a new segment at `first_index`, after sealing the current one: its data *and*
+    /// its directory entry durable, so no crash can keep the new segment and lose the old.
     fn rotate(&mut self, first_index: u64) -> Result<()> {
         if let Some(&first) = self.segments.keys().next_back() {
             if self.dirty.remove(&first) {
@@ -199,6 +200,12 @@ impl SegmentLog {
                 let file = seg.file(&*self.fs)?;
                 file.sync_data()
                     .map_err(|e| Error::io("sync_data", &seg.path, e))?;
+            }
+            if self.dir_dirty && !self.canaries.on(Canary::SkipDirSync) {
+                self.dir_dirty = false;
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
             }
         }
         let path = self.dir.join(segment_name(first_index));
@@ -233,21 +240,30 @@ impl SegmentLog {
         Ok(job)
     }
 
-    /// Removes entries `from..` durably: cuts the segment holding `from`, removes later
-    /// segments, then fsyncs the file and the directory before returning.
+    /// Removes entries `from..` durably. Later segments go first, newest first, each removal
+    /// made durable before the next, so a crash at any point leaves a contiguous run of
+    /// segments (a prefix of the old log); then the segment holding `from` is cut and fsynced.
     pub fn truncate(&mut self, from: u64) -> Result<()> {
         if from >= self.next_index {
             return Ok(());
         }
-        let doomed: Vec<u64> = self.segments.range(from..).map(|(k, _)| *k).collect();
+        let durable = !self.canaries.on(Canary::TruncateNotDurable);
+        let doomed: Vec<u64> = self.segments.range(from..).map(|(k, _)| *k).rev().collect();
         for first in &doomed {
             let seg = self.segments.remove(first).expect("listed");
             self.dirty.remove(first);
             self.fs
                 .remove(&seg.path)
                 .map_err(|e| Error::io("remove", &seg.path, e))?;
+            if durable {
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
+            } else {
+                self.dir_dirty = true;
+            }
         }
-        let mut cut_file = None;
+        self.next_index = from;
         if let Some((&first, _)) = self.segments.range(..from).next_back() {
             self.load_offsets(first)?;
             let seg = self.segments.get_mut(&first).expect("segment");
@@ -260,22 +276,13 @@ impl SegmentLog {
                 file.set_len(cut_at)
                     .map_err(|e| Error::io("set_len", &seg.path, e))?;
                 seg.len_bytes = cut_at;
-                cut_file = Some((seg.path.clone(), file));
+                if durable {
+                    file.sync_data()
+                        .map_err(|e| Error::io("sync_data", &seg.path, e))?;
+                } else {
+                    self.dirty.insert(first);
+                }
             }
-        }
-        self.next_index = from;
-        if self.canaries.on(Canary::TruncateNotDurable) {
-            self.dir_dirty |= !doomed.is_empty();
-            return Ok(());
-        }
-        if let Some((path, file)) = cut_file {
-            file.sync_data()
-                .map_err(|e| Error::io("sync_data", &path, e))?;
-        }
-        if !doomed.is_empty() {
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
         }
         Ok(())
     }
