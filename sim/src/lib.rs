@@ -4,4 +4,12 @@
 pub mod clock;
 pub mod disk;
 pub mod linearizability;
+pub mod model;
+pub mod ops;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod seeds;
+pub mod shrink;
+pub mod swarm;
 pub mod trace;

@@ -1,0 +1,163 @@
+//! The swarm's summary table, failure lines and JUnit report.
+
+use std::fmt::Write as _;
+
+use crate::swarm::{ScenarioSummary, SeedFailure};
+
+/// The one command that replays a failing seed with a full trace.
+pub fn replay_command(scenario_path: &str, seed: u64, canaries: &[logbook::Canary]) -> String {
+    let mut cmd = format!(
+        "cargo run --release -p logbook-sim -- run --scenario {scenario_path} --seed {seed}"
+    );
+    for c in canaries {
+        cmd.push_str(&format!(" --canary {}", c.name()));
+    }
+    cmd.push_str(&format!(" --trace trace-{seed}.txt"));
+    cmd
+}
+
+/// The per-scenario summary table. `elapsed_s` (wall time, for seeds/s only) is measured by
+/// the CLI; nothing in a run depends on it.
+pub fn summary_table(sums: &[ScenarioSummary], elapsed_s: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<26} {:>6} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6} {:>5}",
+        "scenario",
+        "seeds",
+        "ops",
+        "crashes",
+        "recov",
+        "checks",
+        "faults",
+        "corrupt",
+        "fail",
+        "flag"
+    );
+    let total_seeds: u64 = sums.iter().map(|s| s.seeds_run).sum();
+    for s in sums {
+        let fails = s.verdict().len();
+        let flag = if s.faults_never_fired() {
+            "NO-FAULTS"
+        } else if s.scenario.spec.expect == crate::scenario::Expect::Violation {
+            "expect"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{:<26} {:>6} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6} {:>5}",
+            s.scenario.name,
+            s.seeds_run,
+            s.stats.ops,
+            s.stats.crashes,
+            s.stats.recoveries,
+            s.stats.checks,
+            s.stats.faults.faults(),
+            s.stats.corruption_reported,
+            fails,
+            flag
+        );
+        let kinds: Vec<String> = s
+            .stats
+            .faults
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    faults: {}",
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(" ")
+            }
+        );
+        if s.scenario.spec.expect == crate::scenario::Expect::Violation {
+            let _ = writeln!(
+                out,
+                "    violations found (expected) on {} of {} seeds; first at seed {:?}",
+                s.detections.len(),
+                s.seeds_run,
+                s.detections.first()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{total_seeds} seeds in {elapsed_s:.1} s: {:.0} seeds/s",
+        total_seeds as f64 / elapsed_s.max(1e-9)
+    );
+    out
+}
+
+/// One failure, with its replay command.
+pub fn failure_line(s: &ScenarioSummary, f: &SeedFailure, canaries: &[logbook::Canary]) -> String {
+    let path = s.scenario.path.display().to_string();
+    let mut line = format!(
+        "FAIL [{}] scenario {} seed {}: {}",
+        f.class.name(),
+        s.scenario.name,
+        f.seed,
+        f.detail
+    );
+    if let Some(fl) = &f.failure {
+        line.push_str(&format!(
+            " (at op {}, trace event {})",
+            fl.op_index, fl.trace_event
+        ));
+    }
+    if f.class != crate::swarm::FailureClass::ExpectedViolationMissing {
+        line.push_str(&format!(
+            "\n  replay: {}",
+            replay_command(&path, f.seed, canaries)
+        ));
+    }
+    line
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn junit(sums: &[ScenarioSummary], canaries: &[logbook::Canary]) -> String {
+    let failures: usize = sums.iter().filter(|s| !s.verdict().is_empty()).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites><testsuite name=\"logbook-sim swarm\" tests=\"{}\" failures=\"{failures}\">",
+        sums.len()
+    );
+    for s in sums {
+        let _ = write!(
+            out,
+            "  <testcase classname=\"swarm\" name=\"{}\">",
+            xml_escape(&s.scenario.name)
+        );
+        let v = s.verdict();
+        if !v.is_empty() {
+            let body: Vec<String> = v.iter().map(|f| failure_line(s, f, canaries)).collect();
+            let _ = write!(
+                out,
+                "<failure message=\"{} failing seeds\">{}</failure>",
+                v.len(),
+                xml_escape(&body.join("\n"))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<system-out>seeds={} ops={} crashes={} checks={} faults={}</system-out></testcase>",
+            s.seeds_run,
+            s.stats.ops,
+            s.stats.crashes,
+            s.stats.checks,
+            s.stats.faults.faults()
+        );
+    }
+    out.push_str("</testsuite></testsuites>\n");
+    out
+}

@@ -1,0 +1,308 @@
+//! Scenario files (`scenarios/*.toml`): the strategy, policy, workload mix and fault rates of
+//! a family of runs. A seed fixes everything else.
+//!
+//! A malformed file is refused with an error naming the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::disk::FaultRates;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategySpec {
+    DiskFirst,
+    MemFirst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FlushSpec {
+    Immediate,
+    Batch { threshold: usize, interval_ms: u64 },
+}
+
+/// What a scenario's runs must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// In contract: every invariant holds on every seed.
+    #[default]
+    Pass,
+    /// Out of contract: the checkers must find a violation on some seed, or they are blind.
+    Violation,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSpec {
+    pub segment_size_bytes: u64,
+    pub cache_entries_max: usize,
+    pub prefetch_entries: usize,
+    pub unflushed_bytes_max: u64,
+    pub payload_size_max_bytes: u32,
+}
+
+impl Default for EngineSpec {
+    fn default() -> Self {
+        EngineSpec {
+            segment_size_bytes: 4096,
+            cache_entries_max: 32,
+            prefetch_entries: 8,
+            unflushed_bytes_max: 64 << 10,
+            payload_size_max_bytes: 4096,
+        }
+    }
+}
+
+/// Relative weights of the workload's operations, and their sizes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub append: u32,
+    pub truncate: u32,
+    pub purge: u32,
+    pub hard_state: u32,
+    pub read_one: u32,
+    pub read_range: u32,
+    pub flush: u32,
+    pub tick: u32,
+    pub crash: u32,
+    pub crash_inside: u32,
+    pub reopen: u32,
+    pub batch_max: u16,
+    pub payload_max_bytes: u16,
+    pub tick_max_ms: u32,
+}
+
+impl Default for WorkloadSpec {
+    fn default() -> Self {
+        WorkloadSpec {
+            append: 40,
+            truncate: 4,
+            purge: 4,
+            hard_state: 5,
+            read_one: 12,
+            read_range: 8,
+            flush: 4,
+            tick: 10,
+            crash: 3,
+            crash_inside: 4,
+            reopen: 1,
+            batch_max: 12,
+            payload_max_bytes: 300,
+            tick_max_ms: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrashSpec {
+    /// Probability that a recovery is itself interrupted by a crash (invariant 8).
+    pub during_recovery: f64,
+    /// Upper bound of the Fs calls before an armed crash fires.
+    pub inside_calls_max: u16,
+}
+
+impl Default for CrashSpec {
+    fn default() -> Self {
+        CrashSpec {
+            during_recovery: 0.2,
+            inside_calls_max: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub strategy: StrategySpec,
+    pub flush: FlushSpec,
+    #[serde(default)]
+    pub expect: Expect,
+    #[serde(default = "default_ops")]
+    pub ops: u32,
+    /// Each seed switches each fault kind on or off (swarm testing).
+    #[serde(default = "default_true")]
+    pub swarm_faults: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub engine: EngineSpec,
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub crash: CrashSpec,
+    #[serde(default = "FaultRates::none")]
+    pub faults: FaultRates,
+}
+
+fn default_ops() -> u32 {
+    150
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub path: PathBuf,
+    pub spec: ScenarioFile,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ScenarioError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let err = |message: String| ScenarioError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Scenario::parse(&name, path, &text).map_err(|m| err(m))
+    }
+
+    pub fn parse(name: &str, path: &Path, text: &str) -> Result<Scenario, String> {
+        let spec: ScenarioFile =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let field = |f: &str, m: &str| Err(format!("field `{f}`: {m}"));
+        if spec.ops == 0 {
+            return field("ops", "must be at least 1");
+        }
+        if let FlushSpec::Batch { threshold: 0, .. } = spec.flush {
+            return field("flush.batch.threshold", "must be at least 1");
+        }
+        if spec.engine.segment_size_bytes < 4096 {
+            return field("engine.segment_size_bytes", "must be at least 4096");
+        }
+        if spec.workload.append == 0 {
+            return field(
+                "workload.append",
+                "must be positive: a run that never appends tests nothing",
+            );
+        }
+        if spec.workload.batch_max == 0 {
+            return field("workload.batch_max", "must be at least 1");
+        }
+        if spec.workload.payload_max_bytes as u32 > spec.engine.payload_size_max_bytes {
+            return field(
+                "workload.payload_max_bytes",
+                "exceeds engine.payload_size_max_bytes",
+            );
+        }
+        if !(0.0..=1.0).contains(&spec.crash.during_recovery) {
+            return field("crash.during_recovery", "must be a probability in 0..=1");
+        }
+        if let Err(e) = spec.faults.validate() {
+            return Err(format!("[faults]: {e}"));
+        }
+        Ok(Scenario {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            spec,
+        })
+    }
+
+    /// Every `*.toml` in `dir`, sorted by name.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError {
+            path: dir.display().to_string(),
+            message: format!("cannot list scenarios: {e}"),
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    pub fn engine_config(&self) -> logbook::Config {
+        use logbook::{Config, FlushPolicy, Strategy};
+        let strategy = match self.spec.strategy {
+            StrategySpec::DiskFirst => Strategy::DiskFirst,
+            StrategySpec::MemFirst => Strategy::MemFirst,
+        };
+        let flush = match self.spec.flush {
+            FlushSpec::Immediate => FlushPolicy::Immediate,
+            FlushSpec::Batch {
+                threshold,
+                interval_ms,
+            } => FlushPolicy::Batch {
+                threshold,
+                interval_ms,
+            },
+        };
+        let e = &self.spec.engine;
+        Config::new(strategy, flush)
+            .with_segment_size_bytes(e.segment_size_bytes)
+            .with_cache_entries_max(e.cache_entries_max)
+            .with_prefetch_entries(e.prefetch_entries)
+            .with_unflushed_bytes_max(e.unflushed_bytes_max)
+            .with_payload_size_max_bytes(e.payload_size_max_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_scenarios_are_refused_naming_the_field() {
+        let cases = [
+            (
+                "strategy = 'disk-first'\nflush = 'immediate'\nops = 0\n",
+                "`ops`",
+            ),
+            ("strategy = 'sideways'\nflush = 'immediate'\n", "strategy"),
+            (
+                "strategy = 'disk-first'\nflush = 'immediate'\nbogus = 1\n",
+                "bogus",
+            ),
+            (
+                "strategy = 'disk-first'\nflush = { batch = { threshold = 0, interval_ms = 1 } }\n",
+                "flush.batch.threshold",
+            ),
+            (
+                "strategy = 'disk-first'\nflush = 'immediate'\n[faults]\ntorn_write = 2.0\n",
+                "torn_write",
+            ),
+            (
+                "strategy = 'disk-first'\nflush = 'immediate'\n[faults]\ntorn_wrte = 0.1\n",
+                "torn_wrte",
+            ),
+            ("strategy = 'mem-first'\n", "flush"),
+        ];
+        for (text, field) in cases {
+            let err = Scenario::parse("t", Path::new("t.toml"), text).unwrap_err();
+            assert!(
+                err.contains(field),
+                "error for {text:?} should name {field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_shipped_scenario_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let all = Scenario::load_dir(&dir).unwrap();
+        assert!(
+            all.len() >= 4,
+            "expected the scenario files, found {}",
+            all.len()
+        );
+    }
+}

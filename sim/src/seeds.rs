@@ -1,0 +1,31 @@
+//! One `u64` seed, split into independent streams, so that changing a fault rate does not
+//! reshuffle the workload and adding an operation does not reshuffle the faults.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// The independent random streams of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Workload = 1,
+    Faults = 2,
+    SwarmToggles = 3,
+    CrashPoints = 4,
+    Payloads = 5,
+}
+
+/// SplitMix64: a bijective mix so that nearby seeds give unrelated streams.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub fn stream_seed(seed: u64, stream: Stream) -> u64 {
+    mix(mix(seed) ^ (stream as u64).wrapping_mul(0xA076_1D64_78BD_642F))
+}
+
+pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(stream_seed(seed, stream))
+}
