@@ -19,6 +19,7 @@
 //! window and step count (hash sets are only queried, never iterated).
 //!
 //! Models: [`CasRegister`] (the Jepsen etcd register) and [`RaftLog`] (one Raft log store).
+//! [`parse_jepsen_log`] reads Jepsen's register histories.
 //!
 //! ```
 //! use logbook_sim::linearizability::{check, CasRegister, History, RegisterInput, RegisterOutput};
@@ -36,6 +37,7 @@ mod cache;
 mod checker;
 mod event_list;
 mod history;
+mod jepsen;
 mod model;
 mod raft_log;
 mod register;
@@ -46,6 +48,10 @@ mod tests;
 
 pub use checker::{check, CheckResult, Checked, Checker, Window};
 pub use history::{History, HistoryError, OpId, Operation, MAX_OPS};
+pub use jepsen::{
+    load_jepsen_log, parse_jepsen_log, JepsenErrorKind, JepsenLoadError, JepsenParseError,
+    RegisterHistory,
+};
 pub use model::Model;
 pub use raft_log::{LogEntry, LogError, LogInput, LogOutput, LogState, RaftLog};
 pub use register::{CasRegister, RegisterInput, RegisterOutput};

@@ -4,6 +4,7 @@
 mod brute;
 mod log_histories;
 mod log_model;
+mod parser;
 mod random;
 mod tables;
 
