@@ -103,6 +103,9 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 }
 
 fn parse_canary(s: &str) -> Result<Canary, String> {
+    if !cfg!(feature = "canary") {
+        return Err("canaries need a build with `--features canary` (cargo run -p logbook-sim --features canary -- ...)".into());
+    }
     Canary::from_name(s).ok_or_else(|| {
         format!(
             "unknown canary `{s}`; one of: {}",

@@ -114,6 +114,9 @@ pub struct Model {
     pub hard_state_in_flight: Option<HardState>,
     /// DiskFirst: the highest boundary a purge returned (durable on return).
     pub boundary_floor: u64,
+    /// The highest `durable_index` the store reported since the last recovery, lowered by
+    /// truncations: every entry up to it (above the boundary) must survive a crash.
+    pub claimed_durable: u64,
 }
 
 impl Model {
@@ -145,6 +148,16 @@ impl Model {
         }
     }
 
+    /// The store reported `durable_index() == index`.
+    pub fn observe_durable(&mut self, index: u64) {
+        self.claimed_durable = self.claimed_durable.max(index);
+    }
+
+    /// A truncation from `from` is starting: claims at or above it no longer bind.
+    pub fn void_claims_from(&mut self, from: u64) {
+        self.claimed_durable = self.claimed_durable.min(from.saturating_sub(1));
+    }
+
     /// After a checked recovery, the recovered state is durable and the only one.
     pub fn reset(&mut self, boundary: Option<LogId>, entries: Vec<Entry>, hs: HardState) {
         self.history = vec![State {
@@ -154,6 +167,7 @@ impl Model {
         self.hard_state = hs;
         self.hard_state_in_flight = None;
         self.boundary_floor = self.boundary_floor.max(boundary.map_or(0, |b| b.index));
+        self.claimed_durable = self.current().last().index;
     }
 }
 
@@ -287,6 +301,23 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
             }
         }
         i += 1;
+    }
+    // 1, as the store reported it: every entry up to the durable index it claimed.
+    checks += 1;
+    for i in (b + 1)..=m.claimed_durable {
+        let want = m.current().get(i);
+        let got = r.entries.get((i - b - 1) as usize);
+        if want.is_some() && got != want {
+            return Err(violation(
+                1,
+                format!(
+                    "the store reported index {} durable, but index {i} recovered {} instead of {}",
+                    m.claimed_durable,
+                    describe(got),
+                    describe(want)
+                ),
+            ));
+        }
     }
     // 2. Prefix of a real state.
     checks += 1;

@@ -306,6 +306,7 @@ impl Harness {
                     return Ok(());
                 }
                 self.model.push(cur.truncated(from));
+                self.model.void_claims_from(from);
                 self.bump_term = true;
                 if let Err(e) = self.log().truncate(from) {
                     return self.on_error(e);
@@ -422,6 +423,8 @@ impl Harness {
         if let Err(e) = self.log().poll(now) {
             return self.on_error(e);
         }
+        let durable = self.log().durable_index();
+        self.model.observe_durable(durable);
         if self.log().is_fully_durable() {
             self.model.mark_durable();
         }
@@ -453,6 +456,10 @@ impl Harness {
 
     fn on_error(&mut self, e: Error) -> Step {
         self.trace.event(format_args!("  error: {e}"));
+        // What the store claimed durable before failing binds it too.
+        if let Some(log) = &self.log {
+            self.model.observe_durable(log.durable_index());
+        }
         if self.disk.is_crashed() {
             return self.crash_and_recover();
         }

@@ -172,7 +172,7 @@ impl Scenario {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Scenario::parse(&name, path, &text).map_err(|m| err(m))
+        Scenario::parse(&name, path, &text).map_err(err)
     }
 
     pub fn parse(name: &str, path: &Path, text: &str) -> Result<Scenario, String> {

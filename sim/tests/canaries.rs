@@ -1,0 +1,92 @@
+//! The harness proves itself: each canary (a classic durability bug switched back on in the
+//! engine) must be caught by the in-contract scenarios within 1,000 seeds.
+
+use std::path::Path;
+
+use logbook::Canary;
+use logbook_sim::run::RunSpec;
+use logbook_sim::scenario::{Expect, Scenario};
+use logbook_sim::swarm::run_seed;
+
+const SEEDS_MAX: u64 = 1000;
+
+/// The in-contract scenarios that exercise what each canary breaks.
+fn scenarios_for(canary: Canary) -> &'static [&'static str] {
+    match canary {
+        Canary::AckBeforeFsync | Canary::PurgeBeforeBoundaryDurable => {
+            &["disk-first-immediate", "torn-heavy"]
+        }
+        Canary::SkipDirSync => &["torn-heavy", "disk-first-batch"],
+        Canary::SkipChecksum | Canary::SilentCorruptionCut => &["bit-rot", "bit-rot-disk-first"],
+        Canary::HardStateNoFsync => &["disk-first-immediate", "mem-first-immediate"],
+        Canary::TruncateNotDurable => &["torn-heavy", "recovery-crashes"],
+        Canary::MemFirstEarlyDurable => &["mem-first-immediate", "mem-first-batch"],
+    }
+}
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"));
+    let s = Scenario::load(&path).unwrap();
+    assert_eq!(
+        s.spec.expect,
+        Expect::Pass,
+        "canaries are hunted with in-contract scenarios"
+    );
+    s
+}
+
+/// The first seed (and scenario) that catches `canary`, if any within `SEEDS_MAX`.
+fn seeds_to_detection(canary: Canary) -> Option<(u64, String, String)> {
+    let scenarios: Vec<Scenario> = scenarios_for(canary).iter().map(|n| load(n)).collect();
+    for seed in 0..SEEDS_MAX {
+        for sc in &scenarios {
+            let mut spec = RunSpec::new(sc.clone(), seed);
+            spec.canaries = spec.canaries.with(canary);
+            if let Some(f) = run_seed(&spec, false).failure {
+                return Some((seed, sc.name.clone(), f.detail));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn every_canary_is_caught_within_a_thousand_seeds() {
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut missed = Vec::new();
+    for canary in Canary::ALL {
+        match seeds_to_detection(canary) {
+            Some((seed, scenario, detail)) => {
+                println!(
+                    "canary {:<30} caught at seed {seed:>4} by {scenario}: {detail}",
+                    canary.name()
+                )
+            }
+            None => missed.push(canary.name()),
+        }
+    }
+    let _ = std::panic::take_hook();
+    assert!(
+        missed.is_empty(),
+        "canaries never caught in {SEEDS_MAX} seeds: {missed:?}"
+    );
+}
+
+#[test]
+fn the_clean_engine_passes_the_same_seeds() {
+    for canary in Canary::ALL {
+        for name in scenarios_for(canary) {
+            let sc = load(name);
+            for seed in 0..3 {
+                let out = run_seed(&RunSpec::new(sc.clone(), seed), false);
+                assert!(
+                    out.failure.is_none(),
+                    "{name} seed {seed}: {:?}",
+                    out.failure
+                );
+            }
+        }
+    }
+}
