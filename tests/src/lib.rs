@@ -1,1 +1,8 @@
+//! logbook-tests: tests of the engine against the real filesystem and real crashes.
+//!
+//! - [`workload`]: the payload of every `(index, term)` and the store configuration the
+//!   crashee and the checker share;
+//! - [`protocol`]: the crashee's stdout, intents and acknowledgements.
 
+pub mod protocol;
+pub mod workload;
