@@ -2,7 +2,10 @@
 //!
 //! - [`workload`]: the payload of every `(index, term)` and the store configuration the
 //!   crashee and the checker share;
-//! - [`protocol`]: the crashee's stdout, intents and acknowledgements.
+//! - [`protocol`]: the crashee's stdout, intents and acknowledgements;
+//! - [`checker`]: decides whether a store reopened after a SIGKILL kept every promise the
+//!   crashee printed.
 
+pub mod checker;
 pub mod protocol;
 pub mod workload;
