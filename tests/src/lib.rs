@@ -5,6 +5,8 @@
 //! - [`protocol`]: the crashee's stdout, intents and acknowledgements;
 //! - [`checker`]: decides whether a store reopened after a SIGKILL kept every promise the
 //!   crashee printed.
+//!
+//! The crashee is `src/bin/logbook-crashee.rs`; it runs until it is killed.
 
 pub mod checker;
 pub mod protocol;
