@@ -6,7 +6,7 @@
 //! - [`checker`]: decides whether a store reopened after a SIGKILL kept every promise the
 //!   crashee printed.
 //!
-//! The crashee is `src/bin/logbook-crashee.rs`; it runs until it is killed.
+//! The crashee is `src/bin/logbook-crashee.rs`; the kill loop is `tests/kill9.rs`.
 
 pub mod checker;
 pub mod protocol;
