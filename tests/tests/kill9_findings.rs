@@ -1,7 +1,8 @@
 //! Engine bugs found by `kill9.rs`, each reduced to a minimal deterministic reproduction.
-//! They are `#[ignore]`d so that the suite stays green until the engine is fixed; run them
-//! with `cargo test -p logbook-tests --test kill9_findings -- --ignored`. Each must pass
-//! once its bug is fixed (then drop the `#[ignore]`).
+//! They are `#[ignore]`d so that they do not fail every run (`kill9` itself still meets
+//! finding 1 in about half of its runs); run them with
+//! `cargo test -p logbook-tests --test kill9_findings -- --ignored`. Each must pass once
+//! its bug is fixed (then drop the `#[ignore]`).
 //!
 //! A SIGKILL stops the process between two system calls and loses nothing the kernel
 //! already has. [`CrashFs`] reproduces that deterministically: it lets a chosen number of
