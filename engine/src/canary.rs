@@ -21,10 +21,12 @@ pub enum Canary {
     MemFirstEarlyDurable,
     /// Recovery silently cuts the log at mid-log corruption instead of failing.
     SilentCorruptionCut,
+    /// The async front serves reads from a cache that a truncation does not invalidate.
+    StaleReadAfterTruncate,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 8] = [
+    pub const ALL: [Canary; 9] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -33,6 +35,7 @@ impl Canary {
         Canary::TruncateNotDurable,
         Canary::MemFirstEarlyDurable,
         Canary::SilentCorruptionCut,
+        Canary::StaleReadAfterTruncate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Canary {
             Canary::TruncateNotDurable => "truncate-not-durable",
             Canary::MemFirstEarlyDurable => "memfirst-early-durable",
             Canary::SilentCorruptionCut => "silent-corruption-cut",
+            Canary::StaleReadAfterTruncate => "stale-read-after-truncate",
         }
     }
 

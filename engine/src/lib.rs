@@ -3,6 +3,8 @@
 //! The engine touches the world only through [`Fs`] and [`Clock`]. See `ARCHITECTURE.md`
 //! for the codemap and `../shared/DESIGN.md` for the contract.
 
+#[cfg(feature = "async")]
+pub mod async_store;
 pub mod canary;
 pub mod clock;
 pub mod config;
@@ -19,6 +21,8 @@ pub mod system_clock;
 pub mod types;
 mod window;
 
+#[cfg(feature = "async")]
+pub use async_store::AsyncStore;
 pub use canary::{Canary, CanarySet};
 pub use clock::Clock;
 pub use config::{Config, FlushPolicy, RecoveryMode, Strategy};
@@ -28,4 +32,6 @@ pub use log::{Log, LogStats, PreparedSync};
 pub use std_fs::StdFs;
 pub use store::Store;
 pub use system_clock::SystemClock;
+#[cfg(feature = "async")]
+pub use system_clock::TaskClock;
 pub use types::{Entry, HardState, LogId};

@@ -208,20 +208,34 @@ impl Store {
         }
     }
 
-    /// Makes everything appended so far durable, then returns.
+    /// Makes everything accepted so far durable (entries, truncations, purges), then
+    /// returns; an error if the sync failed. Waiting on the durable index alone is not
+    /// enough: a MemFirst truncation or purge is owed to disk while the index already
+    /// covers the last entry.
     pub fn flush(&self) -> Result<()> {
-        let last = self.with_log(|log| Ok(log.last_index()))?;
         let mut st = self.lock();
-        while st.syncing {
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+        loop {
+            let log = st.log.as_ref().ok_or(Error::Closed)?;
+            if let Some(cause) = log.poisoned() {
+                return Err(Error::Poisoned {
+                    cause: cause.to_string(),
+                });
+            }
+            if log.is_fully_durable() {
+                return Ok(());
+            }
+            if st.syncing {
+                st = self
+                    .shared
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(|p| p.into_inner());
+            } else {
+                drop(st);
+                lead_sync(&self.shared);
+                st = self.lock();
+            }
         }
-        drop(st);
-        lead_sync(&self.shared);
-        self.wait_durable(last)
     }
 
     pub fn durable_index(&self) -> Result<u64> {

@@ -36,3 +36,34 @@ impl Clock for SystemClock {
 pub(crate) fn wait_duration(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
+
+/// [`Clock`] on the async runtime's time: tokio's `Instant` in a normal build, madsim's
+/// simulated time under `--cfg madsim`.
+#[cfg(feature = "async")]
+#[derive(Debug, Clone, Copy)]
+pub struct TaskClock {
+    origin: madsim::time::Instant,
+}
+
+#[cfg(feature = "async")]
+impl TaskClock {
+    pub fn new() -> Self {
+        TaskClock {
+            origin: madsim::time::Instant::now(),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl Default for TaskClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "async")]
+impl Clock for TaskClock {
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+}

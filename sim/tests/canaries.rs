@@ -21,6 +21,8 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         Canary::HardStateNoFsync => &["disk-first-immediate", "mem-first-immediate"],
         Canary::TruncateNotDurable => &["torn-heavy", "recovery-crashes"],
         Canary::MemFirstEarlyDurable => &["mem-first-immediate", "mem-first-batch"],
+        // A bug of the async front: hunted by the madsim linearizability test instead.
+        Canary::StaleReadAfterTruncate => &[],
     }
 }
 
@@ -56,7 +58,10 @@ fn seeds_to_detection(canary: Canary) -> Option<(u64, String, String)> {
 fn every_canary_is_caught_within_a_thousand_seeds() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut missed = Vec::new();
-    for canary in Canary::ALL {
+    for canary in Canary::ALL
+        .into_iter()
+        .filter(|c| !scenarios_for(*c).is_empty())
+    {
         match seeds_to_detection(canary) {
             Some((seed, scenario, detail)) => {
                 println!(

@@ -21,9 +21,8 @@
 //! LOGBOOK_KILLS=1000 cargo test -p logbook-tests --release --test kill9 -- --nocapture
 //! ```
 //!
-//! Known engine bugs it finds are reduced in `kill9_findings.rs`. Until finding 1 there is
-//! fixed (a crash inside a truncation spanning several segments leaves a gap, reported as
-//! `corruption ... segment ends before the next one starts`), this test fails now and then.
+//! The engine bugs it found are reduced to deterministic regression tests in
+//! `kill9_regressions.rs`.
 //!
 //! On a failure the directory is kept with the crashee's output (`crashee.out`) and stderr
 //! (`crashee.err`) beside the store, and its path is printed with the seeds.

@@ -1,8 +1,8 @@
-//! Engine bugs found by `kill9.rs`, each reduced to a minimal deterministic reproduction.
-//! They are `#[ignore]`d so that they do not fail every run (`kill9` itself still meets
-//! finding 1 in about half of its runs); run them with
-//! `cargo test -p logbook-tests --test kill9_findings -- --ignored`. Each must pass once
-//! its bug is fixed (then drop the `#[ignore]`).
+//! Regression tests for engine bugs found by `kill9.rs`, each reduced to a minimal
+//! deterministic reproduction: a crash during a multi-segment truncation used to leave a
+//! gap (removals went oldest first and were not each made durable), and a MemFirst flush
+//! used to report Ok after the sync it needed had failed (it waited on the durable index,
+//! which a truncation or purge does not move).
 //!
 //! A SIGKILL stops the process between two system calls and loses nothing the kernel
 //! already has. [`CrashFs`] reproduces that deterministically: it lets a chosen number of
@@ -219,13 +219,11 @@ fn truncation_crash(strategy: Strategy) {
 }
 
 #[test]
-#[ignore = "engine bug: a crash during a multi-segment truncation leaves a gap (DiskFirst)"]
 fn disk_first_crash_during_multi_segment_truncation_leaves_a_gap() {
     truncation_crash(Strategy::DiskFirst);
 }
 
 #[test]
-#[ignore = "engine bug: a crash during a multi-segment truncation leaves a gap (MemFirst)"]
 fn mem_first_crash_during_multi_segment_truncation_leaves_a_gap() {
     truncation_crash(Strategy::MemFirst);
 }
@@ -310,13 +308,11 @@ fn flush_after(change: impl FnOnce(&Store), changed: impl FnOnce(&Store) -> bool
 }
 
 #[test]
-#[ignore = "engine bug: MemFirst flush reports Ok after the sync it needed failed"]
 fn mem_first_flush_after_truncate_reports_a_failed_sync() {
     flush_after(|s| s.truncate(6).unwrap(), |s| s.last_index().unwrap() <= 5);
 }
 
 #[test]
-#[ignore = "engine bug: MemFirst flush reports Ok after the sync it needed failed"]
 fn mem_first_flush_after_purge_reports_a_failed_sync() {
     flush_after(
         |s| s.purge(LogId::new(1, 10)).unwrap(),

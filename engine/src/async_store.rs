@@ -1,0 +1,370 @@
+//! [`AsyncStore`]: the async front for Raft nodes on tokio (feature `async`).
+//!
+//! It is written against madsim's re-exports (`madsim::task`, `madsim::time`) and tokio's
+//! runtime-agnostic `sync` primitives, so a normal build runs on tokio and a `--cfg madsim`
+//! build runs on madsim's seeded, deterministic scheduler. The engine underneath still does
+//! all I/O through [`Fs`] and reads time through [`Clock`].
+//!
+//! - Many tasks append and read concurrently. An append is accepted under the lock (it is
+//!   then visible to reads, as the log model says), and a background flusher task syncs per
+//!   the flush policy; appends accepted while a sync runs share the next one (group commit).
+//!   The fsync itself runs in `spawn_blocking`, outside the lock.
+//! - DiskFirst `append` resolves once its entries are durable; MemFirst once accepted.
+//!   Any task can `wait_durable(index)`; [`AsyncStore::durable`] is a watch of the durable
+//!   index, for a Raft node that counts an entry towards commit only once durable.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Mutex, Notify};
+
+use crate::canary::Canary;
+use crate::clock::Clock;
+use crate::config::{Config, Strategy};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::log::Log;
+use crate::types::{Entry, HardState, LogId};
+
+/// What the flusher last published.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Durability {
+    pub index: u64,
+    /// Set once a write-path failure poisoned the store.
+    pub poisoned: Option<String>,
+    pub closed: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    log: Option<Log>,
+    syncing: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    durable: watch::Sender<Durability>,
+    /// Wakes the flusher: new work, or shutdown.
+    kick: Notify,
+    /// Wakes truncate/purge waiting for a sync to finish.
+    idle: Notify,
+    fs: Arc<dyn Fs>,
+    clock: Arc<dyn Clock>,
+    strategy: Strategy,
+    /// The `StaleReadAfterTruncate` canary's never-invalidated read cache.
+    stale: std::sync::Mutex<Option<HashMap<u64, Entry>>>,
+}
+
+/// An async, clonable handle on one store.
+#[derive(Debug, Clone)]
+pub struct AsyncStore {
+    shared: Arc<Shared>,
+}
+
+impl AsyncStore {
+    /// Opens the store and spawns its flusher task on the current runtime.
+    pub async fn open(
+        fs: Arc<dyn Fs>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        cfg: Config,
+    ) -> Result<AsyncStore> {
+        let strategy = cfg.strategy;
+        let stale = cfg
+            .canaries
+            .on(Canary::StaleReadAfterTruncate)
+            .then(HashMap::new);
+        let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
+        let (durable, _) = watch::channel(Durability {
+            index: log.durable_index(),
+            poisoned: None,
+            closed: false,
+        });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                log: Some(log),
+                syncing: false,
+            }),
+            durable,
+            kick: Notify::new(),
+            idle: Notify::new(),
+            fs,
+            clock,
+            strategy,
+            stale: std::sync::Mutex::new(stale),
+        });
+        let flusher = shared.clone();
+        madsim::task::spawn(async move { flusher_loop(&flusher).await });
+        Ok(AsyncStore { shared })
+    }
+
+    async fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
+        let mut st = self.shared.state.lock().await;
+        f(st.log.as_mut().ok_or(Error::Closed)?)
+    }
+
+    /// Appends; DiskFirst resolves once the entries are durable, MemFirst once accepted.
+    /// Returns the last index.
+    pub async fn append(&self, entries: &[Entry]) -> Result<u64> {
+        let last = self.append_accept(entries).await?;
+        if self.shared.strategy == Strategy::DiskFirst {
+            self.wait_durable(last).await?;
+        }
+        Ok(last)
+    }
+
+    /// Accepts entries (visible to reads from now on) without waiting for durability.
+    pub async fn append_accept(&self, entries: &[Entry]) -> Result<u64> {
+        loop {
+            let r = self
+                .with_log(|log| log.append_nosync(entries).map(|()| log.last_index()))
+                .await;
+            self.shared.kick.notify_one();
+            match r {
+                Err(Error::Backpressure { .. }) => self.wait_change().await?,
+                r => return r,
+            }
+        }
+    }
+
+    /// Resolves once `durable_index() >= index`.
+    pub async fn wait_durable(&self, index: u64) -> Result<()> {
+        let mut rx = self.shared.durable.subscribe();
+        loop {
+            {
+                let d = rx.borrow_and_update();
+                if d.index >= index {
+                    return Ok(());
+                }
+                if let Some(cause) = &d.poisoned {
+                    return Err(Error::Poisoned {
+                        cause: cause.clone(),
+                    });
+                }
+                if d.closed {
+                    return Err(Error::Closed);
+                }
+            }
+            self.shared.kick.notify_one();
+            if rx.changed().await.is_err() {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    async fn wait_change(&self) -> Result<()> {
+        let mut rx = self.shared.durable.subscribe();
+        rx.changed().await.map_err(|_| Error::Closed)
+    }
+
+    /// The durable index as last published.
+    pub fn durable_index(&self) -> u64 {
+        self.shared.durable.borrow().index
+    }
+
+    /// A watch of the durable index.
+    pub fn durable(&self) -> watch::Receiver<Durability> {
+        self.shared.durable.subscribe()
+    }
+
+    pub async fn entry(&self, index: u64) -> Result<Option<Entry>> {
+        if let Some(cache) = self.shared.stale.lock().expect("stale").as_ref() {
+            if let Some(e) = cache.get(&index) {
+                return Ok(Some(e.clone()));
+            }
+        }
+        let e = self.with_log(|log| log.entry(index)).await?;
+        if let (Some(cache), Some(e)) = (self.shared.stale.lock().expect("stale").as_mut(), &e) {
+            cache.insert(index, e.clone());
+        }
+        Ok(e)
+    }
+
+    pub async fn entries(
+        &self,
+        from: u64,
+        to_exclusive: u64,
+        count_max: usize,
+        bytes_max: u64,
+    ) -> Result<Vec<Entry>> {
+        self.with_log(|log| log.entries(from, to_exclusive, count_max, bytes_max))
+            .await
+    }
+
+    pub async fn first_index(&self) -> Result<u64> {
+        self.with_log(|log| Ok(log.first_index())).await
+    }
+    pub async fn last_index(&self) -> Result<u64> {
+        self.with_log(|log| Ok(log.last_index())).await
+    }
+    pub async fn last_log_id(&self) -> Result<Option<LogId>> {
+        self.with_log(|log| Ok(log.last_log_id())).await
+    }
+    pub async fn last_purged(&self) -> Result<Option<LogId>> {
+        self.with_log(|log| Ok(log.last_purged())).await
+    }
+    pub async fn hard_state(&self) -> Result<HardState> {
+        self.with_log(|log| Ok(log.hard_state())).await
+    }
+    /// Durable before it resolves, under every strategy.
+    pub async fn save_hard_state(&self, hs: HardState) -> Result<()> {
+        self.with_log(|log| log.save_hard_state(hs)).await
+    }
+    pub async fn truncate(&self, from: u64) -> Result<()> {
+        self.when_idle(|log| log.truncate(from)).await
+    }
+    pub async fn purge(&self, upto: LogId) -> Result<()> {
+        self.when_idle(|log| log.purge(upto)).await
+    }
+
+    /// Makes everything accepted so far durable (entries, truncations, purges), or fails.
+    /// Waiting on the durable index alone is not enough: a MemFirst truncation or purge is
+    /// owed to disk while the index already covers the last entry.
+    pub async fn flush(&self) -> Result<()> {
+        loop {
+            let idle = self.shared.idle.notified();
+            {
+                let st = self.shared.state.lock().await;
+                let log = st.log.as_ref().ok_or(Error::Closed)?;
+                if let Some(cause) = log.poisoned() {
+                    return Err(Error::Poisoned {
+                        cause: cause.to_string(),
+                    });
+                }
+                if log.is_fully_durable() {
+                    return Ok(());
+                }
+                if !st.syncing {
+                    drop(st);
+                    lead_sync(&self.shared).await;
+                    continue;
+                }
+            }
+            idle.await;
+        }
+    }
+
+    /// Runs `f` once no sync is in flight, so a truncation or purge never races the files a
+    /// sync is fsyncing.
+    async fn when_idle<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
+        loop {
+            let idle = self.shared.idle.notified();
+            {
+                let mut st = self.shared.state.lock().await;
+                if !st.syncing {
+                    let r = f(st.log.as_mut().ok_or(Error::Closed)?);
+                    drop(st);
+                    self.publish().await;
+                    return r;
+                }
+            }
+            idle.await;
+        }
+    }
+
+    async fn publish(&self) {
+        publish(&self.shared, &*self.shared.state.lock().await);
+    }
+
+    /// Flushes what is owed, stops the flusher and closes the log.
+    pub async fn close(&self) -> Result<()> {
+        let flushed = self.flush().await;
+        let log = loop {
+            let idle = self.shared.idle.notified();
+            let mut st = self.shared.state.lock().await;
+            if !st.syncing {
+                break st.log.take();
+            }
+            drop(st);
+            idle.await;
+        };
+        self.shared.durable.send_modify(|d| d.closed = true);
+        self.shared.kick.notify_one();
+        match log {
+            Some(log) if flushed.is_ok() => log.close(),
+            _ => flushed,
+        }
+    }
+}
+
+fn publish(shared: &Shared, st: &State) {
+    if let Some(log) = &st.log {
+        let d = Durability {
+            index: log.durable_index(),
+            poisoned: log.poisoned().map(str::to_string),
+            closed: false,
+        };
+        shared.durable.send_if_modified(|cur| {
+            let changed = *cur != d;
+            *cur = d;
+            changed
+        });
+    }
+}
+
+async fn flusher_loop(shared: &Shared) {
+    loop {
+        let deadline = {
+            let st = shared.state.lock().await;
+            match &st.log {
+                None => return,
+                Some(log) if log.poisoned().is_some() => {
+                    publish(shared, &st);
+                    return;
+                }
+                Some(log) => log.next_deadline_ms(),
+            }
+        };
+        let now = shared.clock.now_ms();
+        match deadline {
+            Some(d) if d <= now => lead_sync(shared).await,
+            Some(d) => {
+                tokio::select! {
+                    _ = madsim::time::sleep(Duration::from_millis(d - now)) => {}
+                    _ = shared.kick.notified() => {}
+                }
+            }
+            None => shared.kick.notified().await,
+        }
+    }
+}
+
+/// One group commit: prepare under the lock, fsync in `spawn_blocking`, complete under the
+/// lock, publish the durable index.
+async fn lead_sync(shared: &Shared) {
+    let prepared = {
+        let mut st = shared.state.lock().await;
+        let Some(log) = st.log.as_mut() else { return };
+        match log.prepare_sync() {
+            Ok(Some(p)) => {
+                st.syncing = true;
+                p
+            }
+            Ok(None) | Err(_) => {
+                publish(shared, &st);
+                return;
+            }
+        }
+    };
+    let fs = shared.fs.clone();
+    let (prepared, result) = match madsim::task::spawn_blocking(move || {
+        let r = prepared.run(&*fs);
+        (prepared, r)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(_) => return, // the runtime is shutting down
+    };
+    let mut st = shared.state.lock().await;
+    st.syncing = false;
+    if let Some(log) = st.log.as_mut() {
+        let _ = log.complete_sync(prepared, result);
+    }
+    publish(shared, &st);
+    drop(st);
+    shared.idle.notify_waiters();
+}
