@@ -95,3 +95,52 @@ fn the_clean_engine_passes_the_same_seeds() {
         }
     }
 }
+
+#[test]
+fn shrink_reduces_a_canary_failure_to_a_replayable_schedule() {
+    use logbook_sim::run::run;
+    use logbook_sim::shrink::{parse_schedule, schedule_text, shrink};
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut spec = RunSpec::new(load("disk-first-immediate"), 0);
+    spec.canaries = spec.canaries.with(Canary::AckBeforeFsync);
+    let original = run(&spec);
+    let invariant = original
+        .failure
+        .as_ref()
+        .expect("the canary fails seed 0")
+        .violation
+        .invariant;
+    let shrunk = shrink(&spec).expect("a failing seed shrinks");
+    let ops = shrunk.spec.schedule.clone().unwrap();
+    println!(
+        "shrunk {} ops to {} ({} fault kinds off) in {} runs",
+        shrunk.ops_before,
+        ops.len(),
+        shrunk.spec.disabled_faults.len(),
+        shrunk.runs
+    );
+    assert!(
+        ops.len() * 4 < shrunk.ops_before,
+        "{} of {} ops left",
+        ops.len(),
+        shrunk.ops_before
+    );
+    assert_eq!(
+        shrunk.failure.violation.invariant, invariant,
+        "the same invariant still breaks"
+    );
+    // The schedule file round-trips and replays the same failure.
+    let (parsed, disabled) = parse_schedule(&schedule_text(&shrunk.spec)).unwrap();
+    assert_eq!(parsed, ops);
+    let mut replay = spec.clone();
+    replay.schedule = Some(parsed);
+    replay.disabled_faults = disabled;
+    assert_eq!(
+        run(&replay).failure.map(|f| f.violation.invariant),
+        Some(invariant)
+    );
+    // Without the canary the same schedule passes: the failure is the bug, not the harness.
+    replay.canaries = Default::default();
+    assert!(run(&replay).failure.is_none());
+    let _ = std::panic::take_hook();
+}
