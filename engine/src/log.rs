@@ -79,6 +79,8 @@ pub struct Log {
     disk_truncate: Option<u64>,
     /// MemFirst: the boundary the metadata still owes.
     meta_dirty: bool,
+    /// MemFirst: payload bytes of the entries above `disk_written` (the backpressure gauge).
+    unflushed_bytes: u64,
     stats: LogStats,
 }
 
@@ -150,6 +152,7 @@ impl Log {
             disk_written: last.index,
             disk_truncate: None,
             meta_dirty: false,
+            unflushed_bytes: 0,
             stats: LogStats {
                 torn_cuts_at_open: rec.torn_cuts,
                 ..LogStats::default()
@@ -297,7 +300,8 @@ impl Log {
                 self.cache_ahead.truncate_from(first.index);
             }
             Strategy::MemFirst => {
-                let unflushed = self.mem.payload_bytes_after(self.disk_written);
+                let unflushed = self.unflushed_bytes;
+                debug_assert_eq!(unflushed, self.mem.payload_bytes_after(self.disk_written));
                 if unflushed > 0 && unflushed + payload_bytes > self.cfg.unflushed_bytes_max {
                     return Err(Error::Backpressure {
                         unflushed_bytes: unflushed,
@@ -307,6 +311,7 @@ impl Log {
                 for e in entries {
                     self.mem.push(e.clone());
                 }
+                self.unflushed_bytes += payload_bytes;
             }
         }
         self.last = prev;
@@ -422,6 +427,7 @@ impl Log {
             self.segs.write(&entries, self.durable_index)?;
             self.disk_written = self.last.index;
         }
+        self.unflushed_bytes = 0;
         Ok(())
     }
 
@@ -486,6 +492,7 @@ impl Log {
                     self.disk_truncate = Some(self.disk_truncate.map_or(from, |t| t.min(from)));
                     self.disk_written = from - 1;
                 }
+                self.unflushed_bytes = self.mem.payload_bytes_after(self.disk_written);
             }
         }
         self.last = new_last;
@@ -526,6 +533,7 @@ impl Log {
             }
             Strategy::MemFirst => {
                 self.mem.drop_upto(upto.index);
+                self.unflushed_bytes = self.mem.payload_bytes_after(self.disk_written);
                 self.meta_dirty = true;
                 self.pending_since_ms
                     .get_or_insert_with(|| self.clock.now_ms());
