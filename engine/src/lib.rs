@@ -12,6 +12,8 @@ pub mod error;
 pub mod fs;
 pub mod log;
 mod meta;
+#[cfg(feature = "openraft")]
+pub mod openraft;
 mod record;
 mod recovery;
 mod segments;
