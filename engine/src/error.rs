@@ -57,6 +57,10 @@ pub enum Error {
     /// An operation named an index at or below the purge boundary.
     #[error("index {index} is purged (boundary {last_purged})")]
     Purged { index: u64, last_purged: u64 },
+    /// A truncation removed the entries (from `from` on) before they became durable; a
+    /// callback waiting for them gets this instead of an acknowledgement.
+    #[error("entries up to {index} were truncated from {from} before they became durable")]
+    Truncated { index: u64, from: u64 },
     /// The configuration cannot work.
     #[error("invalid config: {0}")]
     InvalidConfig(String),

@@ -248,6 +248,11 @@ impl SegmentLog {
             return Ok(());
         }
         let durable = !self.canaries.on(Canary::TruncateNotDurable);
+        // Index the segment holding `from` while its successor still bounds it.
+        let containing = self.segments.range(..from).next_back().map(|(k, _)| *k);
+        if let Some(first) = containing {
+            self.load_offsets(first)?;
+        }
         let doomed: Vec<u64> = self.segments.range(from..).map(|(k, _)| *k).rev().collect();
         for first in &doomed {
             let seg = self.segments.remove(first).expect("listed");
@@ -264,8 +269,7 @@ impl SegmentLog {
             }
         }
         self.next_index = from;
-        if let Some((&first, _)) = self.segments.range(..from).next_back() {
-            self.load_offsets(first)?;
+        if let Some(first) = containing {
             let seg = self.segments.get_mut(&first).expect("segment");
             let offsets = seg.offsets.as_mut().expect("loaded");
             let keep = (from - first) as usize;

@@ -272,8 +272,23 @@ impl Store {
     pub fn save_hard_state(&self, hs: HardState) -> Result<()> {
         self.with_log(|log| log.save_hard_state(hs))
     }
+    /// Removes entries `from..`. Callbacks still waiting for entries at or past `from` get
+    /// [`Error::Truncated`]: their entries will never be durable, and replacements at the same
+    /// indexes must not acknowledge them.
     pub fn truncate(&self, from: u64) -> Result<()> {
-        self.wait_idle(|log| log.truncate(from))
+        self.wait_idle(|log| log.truncate(from))?;
+        let orphans: Vec<(u64, CallbackBox)> = {
+            let mut st = self.lock();
+            let (orphans, keep) = std::mem::take(&mut st.callbacks)
+                .into_iter()
+                .partition(|(i, _)| *i >= from);
+            st.callbacks = keep;
+            orphans
+        };
+        for (index, cb) in orphans {
+            (cb.0)(Err(Error::Truncated { index, from }));
+        }
+        Ok(())
     }
     pub fn purge(&self, upto: LogId) -> Result<()> {
         self.wait_idle(|log| log.purge(upto))

@@ -630,7 +630,26 @@ impl Harness {
             .max(r.boundary.map_or(0, |b| b.term));
         self.model.reset(r.boundary, r.entries, r.hard_state);
         self.bump_term = true;
-        self.log = Some(log);
+        // The verification read warmed the store (every segment indexed, caches full); the
+        // workload goes on with a cold handle, as a restarted node would.
+        drop(log);
+        self.disk.set_faults_enabled(false);
+        let cold = Log::open(
+            Arc::new(self.disk.clone()),
+            Arc::new(self.clock.clone()),
+            STORE_DIR,
+            self.cfg.clone(),
+        );
+        self.disk.set_faults_enabled(true);
+        match cold {
+            Ok(log) => self.log = Some(log),
+            Err(e) => {
+                return Err(violation(
+                    8,
+                    format!("a second open of the recovered store failed: {e}"),
+                ))
+            }
+        }
         Ok(())
     }
 }

@@ -1,6 +1,5 @@
-//! Engine behaviour found while building the openraft adapter, kept as plain engine tests.
-//! Each ignored test states what the engine should do and fails today; run them with
-//! `cargo test -p logbook --test openraft_findings -- --ignored`.
+//! A regression test for a flaw found while building the openraft adapter: callbacks used
+//! to be keyed by index only, so replacements acknowledged truncated entries.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,7 +18,6 @@ use logbook::{Config, Entry, FlushPolicy, Store, Strategy};
 /// truncated entries is completed with an error (or at least never with `Ok`) when the
 /// truncation removes them.
 #[test]
-#[ignore = "engine finding: callbacks of truncated entries are acknowledged by their replacements"]
 fn callback_of_truncated_entries_is_not_acknowledged_by_their_replacements() {
     let dir = tempfile::tempdir().unwrap();
     let slow = FlushPolicy::Batch {
@@ -39,7 +37,12 @@ fn callback_of_truncated_entries_is_not_acknowledged_by_their_replacements() {
     let new: Vec<Entry> = (2..=3).map(|i| Entry::new(i, 2, "new")).collect();
     store.append(&new).unwrap();
     store.flush().unwrap();
-    if let Ok(Ok(index)) = rx.recv_timeout(Duration::from_secs(5)) {
+    let got = rx.recv_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(&got, Ok(Err(e)) if e.contains("truncated")),
+        "the orphaned callback must fail with Truncated, got {got:?}"
+    );
+    if let Ok(Ok(index)) = got {
         panic!(
             "the callback of the truncated entries 1..=3 (term 1) reported Ok({index}); \
              only entry 1 of them is durable, 2 and 3 were replaced by term-2 entries"
