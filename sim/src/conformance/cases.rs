@@ -8,6 +8,7 @@
 
 use logbook::{Entry, HardState, LogId};
 
+use super::crash;
 use super::runner::{make_entries, make_entry, Runner, Step};
 use super::store::{StoreError, StoreFactory};
 
@@ -40,7 +41,7 @@ pub struct Case {
 
 /// Every case, in the order the suite runs them.
 pub fn cases() -> Vec<Case> {
-    use CaseKind::Ops;
+    use CaseKind::{Crash, Ops};
     let c = |name, about, kind| Case { name, about, kind };
     vec![
         c(
@@ -112,6 +113,11 @@ pub fn cases() -> Vec<Case> {
             "append-after-purge",
             "appends continue at boundary + 1 after a purge at or past the end",
             Ops(append_after_purge),
+        ),
+        c(
+            "durable-index-honest",
+            "after each op, a crash losing every pending write keeps all up to durable_index",
+            Crash(durable_index_honest),
         ),
     ]
 }
@@ -352,4 +358,27 @@ fn append_after_purge(r: &mut Runner<'_>) -> Step {
     r.reopen()?;
     r.expect_bounds(11, 11, Some(id(3, 10)))?;
     r.expect_entry(11, Some(&e(11, 3)))
+}
+
+fn durable_index_honest(f: &dyn StoreFactory) -> CrashCaseResult {
+    use crash::Sym::*;
+    crash::worst_case_crashes(
+        f,
+        &[
+            Append1,
+            Append1,
+            Flush,
+            AppendRotate,
+            Truncate,
+            Append1,
+            HardState,
+            Purge,
+            AppendRotate,
+            Flush,
+            Purge,
+            Append1,
+            Truncate,
+            Flush,
+        ],
+    )
 }

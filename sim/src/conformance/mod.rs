@@ -4,7 +4,7 @@
 //! directory, and reopen it there), a [`Disks`] (where each case gets a fresh directory:
 //! [`SimDisks`], or [`DirDisks`] over [`logbook::StdFs`] in a tempdir or over any other `Fs`
 //! backend), and [`Options`], and returns a [`Report`] naming every case with its verdict and
-//! counts. Two parts:
+//! counts. Three parts:
 //!
 //! 1. **Cases** ([`cases::cases`]): short operation sequences, each about one part of the
 //!    contract, with explicit expectations, the whole observable state compared with a
@@ -12,19 +12,27 @@
 //! 2. **Reopen after every operation** ([`Mode::ReopenEach`]): the same cases, closing and
 //!    reopening the store after each single operation; the reopened store must show the
 //!    same state.
+//! 3. **Crash enumeration** ([`crash::explore`], on simulated disks only): every operation
+//!    sequence up to a bound, crashed inside every Fs call, each crash resolved many ways,
+//!    each recovered store checked against invariants 1-5 and 7. [`CrashBound::quick`] runs
+//!    in `cargo test`; [`CrashBound::from_env`] reads [`ENV_VAR`] for longer runs.
 //!
 //! To test another store, implement [`LogStore`] and [`StoreFactory`] (or use
 //! [`factory_fn`]); to test another `Fs` backend, run [`LogbookFactory`] on a [`DirDisks`]
 //! over it. The factory must be deterministic: the same operations make the same Fs calls.
 
+pub mod alphabet;
 pub mod cases;
+pub mod crash;
 pub mod disks;
+mod exec;
 pub mod report;
 pub mod runner;
 pub mod store;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub use alphabet::{CrashBound, Sym, ENV_VAR};
 pub use cases::{cases, Case, CaseKind};
 pub use disks::{CaseDisk, DirDisks, Disks, SimDisks};
 pub use report::{CaseReport, Exploration, Mode, Outcome, Report};
@@ -41,19 +49,25 @@ pub struct Options {
     pub plain: bool,
     /// Each case again, reopening after every operation.
     pub reopen_each: bool,
+    /// The crash enumeration, if wanted (on simulated disks, whatever `disks` is).
+    pub crash: Option<CrashBound>,
 }
 
 impl Default for Options {
-    /// Both case modes.
+    /// Both case modes, no crash enumeration.
     fn default() -> Self {
         Options {
             plain: true,
             reopen_each: true,
+            crash: None,
         }
     }
 }
 
-/// Runs every case against the stores `factory`
+/// The case name the crash enumeration is reported under.
+pub const CRASH_CASE: &str = "crash-enumeration";
+
+/// Runs every case (and, if asked, the crash enumeration) against the stores `factory`
 /// opens on `disks`. Never panics on a store's panic: that case fails with its message.
 pub fn run(factory: &dyn StoreFactory, disks: &dyn Disks, opts: &Options) -> Report {
     let mut reports = Vec::new();
@@ -109,11 +123,28 @@ pub fn run(factory: &dyn StoreFactory, disks: &dyn Disks, opts: &Options) -> Rep
             reports.push(r);
         }
     }
+    let exploration = opts.crash.as_ref().map(|bound| {
+        let x = crash::explore(factory, bound);
+        reports.push(CaseReport {
+            case: CRASH_CASE,
+            mode: Mode::CrashEnumeration,
+            outcome: match x.failures.first() {
+                None => Outcome::Pass,
+                Some(first) => {
+                    Outcome::Fail(format!("{} failures; first: {first}", x.failures_total))
+                }
+            },
+            ops: x.crash_runs,
+            checks: x.checks,
+            reopens: x.crash_states * 2,
+        });
+        x
+    });
     Report {
         store: factory.name(),
         disk: disks.name(),
         cases: reports,
-        exploration: None,
+        exploration,
     }
 }
 
