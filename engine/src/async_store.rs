@@ -32,6 +32,8 @@ use crate::types::{Entry, HardState, LogId};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Durability {
     pub index: u64,
+    /// Truncations so far: a change wakes appenders whose entries may have been cut.
+    pub truncations: u64,
     /// Set once a write-path failure poisoned the store.
     pub poisoned: Option<String>,
     pub closed: bool,
@@ -80,6 +82,7 @@ impl AsyncStore {
         let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
         let (durable, _) = watch::channel(Durability {
             index: log.durable_index(),
+            truncations: 0,
             poisoned: None,
             closed: false,
         });
@@ -107,25 +110,67 @@ impl AsyncStore {
     }
 
     /// Appends; DiskFirst resolves once the entries are durable, MemFirst once accepted.
-    /// Returns the last index.
+    /// Returns the last index. If another task truncates these entries before they are
+    /// durable, a DiskFirst append fails with [`Error::Truncated`].
     pub async fn append(&self, entries: &[Entry]) -> Result<u64> {
-        let last = self.append_accept(entries).await?;
+        let (last, epoch) = self.accept(entries).await?;
         if self.shared.strategy == Strategy::DiskFirst {
-            self.wait_durable(last).await?;
+            self.wait_own(last, epoch).await?;
         }
         Ok(last)
     }
 
     /// Accepts entries (visible to reads from now on) without waiting for durability.
     pub async fn append_accept(&self, entries: &[Entry]) -> Result<u64> {
+        Ok(self.accept(entries).await?.0)
+    }
+
+    async fn accept(&self, entries: &[Entry]) -> Result<(u64, u64)> {
         loop {
             let r = self
-                .with_log(|log| log.append_nosync(entries).map(|()| log.last_index()))
+                .with_log(|log| {
+                    log.append_nosync(entries)
+                        .map(|()| (log.last_index(), log.truncation_epoch()))
+                })
                 .await;
             self.shared.kick.notify_one();
             match r {
                 Err(Error::Backpressure { .. }) => self.wait_change().await?,
                 r => return r,
+            }
+        }
+    }
+
+    /// Waits until entries up to `last`, accepted at truncation epoch `epoch`, are durable.
+    async fn wait_own(&self, last: u64, epoch: u64) -> Result<()> {
+        let mut rx = self.shared.durable.subscribe();
+        loop {
+            let truncations = rx.borrow_and_update().truncations;
+            if truncations > epoch {
+                let cut = self
+                    .with_log(|log| Ok(log.truncated_since(epoch, last)))
+                    .await?;
+                if let Some(from) = cut {
+                    return Err(Error::Truncated { index: last, from });
+                }
+            }
+            {
+                let d = rx.borrow();
+                if d.index >= last {
+                    return Ok(());
+                }
+                if let Some(cause) = &d.poisoned {
+                    return Err(Error::Poisoned {
+                        cause: cause.clone(),
+                    });
+                }
+                if d.closed {
+                    return Err(Error::Closed);
+                }
+            }
+            self.shared.kick.notify_one();
+            if rx.changed().await.is_err() {
+                return Err(Error::Closed);
             }
         }
     }
@@ -294,6 +339,7 @@ fn publish(shared: &Shared, st: &State) {
     if let Some(log) = &st.log {
         let d = Durability {
             index: log.durable_index(),
+            truncations: log.truncation_epoch(),
             poisoned: log.poisoned().map(str::to_string),
             closed: false,
         };

@@ -49,6 +49,9 @@ impl PreparedSync {
     }
 }
 
+/// Truncations remembered for [`Log::truncated_since`].
+const CUTS_KEPT: usize = 1024;
+
 /// One Raft log on disk. See the module docs.
 #[derive(Debug)]
 pub struct Log {
@@ -65,6 +68,9 @@ pub struct Log {
     durable_index: u64,
     /// Bumped by truncation so that a sync prepared before it cannot advance `durable_index`.
     epoch: u64,
+    /// The last `CUTS_KEPT` truncations as (epoch, from), for appenders waiting on entries a
+    /// truncation may have removed.
+    cuts: std::collections::VecDeque<(u64, u64)>,
     /// When the oldest append not yet durable arrived.
     pending_since_ms: Option<u64>,
     poisoned: Option<String>,
@@ -144,6 +150,7 @@ impl Log {
             last,
             durable_index: last.index,
             epoch: 0,
+            cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             poisoned: None,
             cache_tail: Window::default(),
@@ -448,6 +455,30 @@ impl Log {
         Ok(())
     }
 
+    /// How many truncations removed entries so far (see [`Log::truncated_since`]).
+    pub fn truncation_epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The lowest cut at or below `index` of a truncation after `epoch`, if any: an appender
+    /// that accepted entries up to `index` at `epoch` learns that they are gone and can
+    /// never become durable. Conservative (reports a cut) if `epoch` is older than the
+    /// truncations remembered.
+    pub fn truncated_since(&self, epoch: u64, index: u64) -> Option<u64> {
+        if epoch >= self.epoch {
+            return None;
+        }
+        let oldest_known = self.epoch - self.cuts.len() as u64;
+        if epoch < oldest_known {
+            return Some(self.cuts.iter().map(|c| c.1).min().unwrap_or(0).min(index));
+        }
+        self.cuts
+            .iter()
+            .filter(|(e, from)| *e > epoch && *from <= index)
+            .map(|c| c.1)
+            .min()
+    }
+
     /// Removes entries `from..` (conflict resolution). DiskFirst makes the cut durable
     /// before returning; MemFirst owes it to the next flush.
     pub fn truncate(&mut self, from: u64) -> Result<()> {
@@ -470,6 +501,10 @@ impl Log {
             self.last_purged.unwrap_or(LogId::new(0, 0))
         };
         self.epoch += 1;
+        self.cuts.push_back((self.epoch, from));
+        if self.cuts.len() > CUTS_KEPT {
+            self.cuts.pop_front();
+        }
         match self.cfg.strategy {
             Strategy::DiskFirst => {
                 // The cut, and everything before it (a segment whose creation is not yet

@@ -109,12 +109,50 @@ impl Store {
     /// Appends `entries`. DiskFirst: returns once they are durable (group commit).
     /// MemFirst: returns once they are in memory, waiting while the unflushed bound is hit.
     /// Returns the index of the last entry.
+    ///
+    /// If another thread truncates these entries before they are durable, a DiskFirst append
+    /// returns [`Error::Truncated`]: they will never be durable.
     pub fn append(&self, entries: &[Entry]) -> Result<u64> {
-        let last = self.append_accept(entries)?;
+        let (last, epoch) = self.append_accept(entries)?;
         if self.strategy()? == Strategy::DiskFirst {
-            self.wait_durable(last)?;
+            self.wait_own(last, epoch)?;
         }
         Ok(last)
+    }
+
+    /// Waits until entries up to `last`, accepted at truncation epoch `epoch`, are durable.
+    fn wait_own(&self, last: u64, epoch: u64) -> Result<()> {
+        let mut st = self.lock();
+        loop {
+            let log = st.log.as_ref().ok_or(Error::Closed)?;
+            if let Some(from) = log.truncated_since(epoch, last) {
+                return Err(Error::Truncated { index: last, from });
+            }
+            if log.durable_index() >= last {
+                return Ok(());
+            }
+            if let Some(cause) = log.poisoned() {
+                return Err(Error::Poisoned {
+                    cause: cause.to_string(),
+                });
+            }
+            let now = self.shared.clock.now_ms();
+            if !st.syncing && log.sync_due(now) {
+                drop(st);
+                lead_sync(&self.shared);
+                st = self.lock();
+                continue;
+            }
+            let wait_ms = log
+                .next_deadline_ms()
+                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, wait_duration(wait_ms))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
     }
 
     /// Appends and returns at once; `callback` runs (on the syncing thread) with the last
@@ -124,7 +162,7 @@ impl Store {
         entries: &[Entry],
         callback: impl FnOnce(Result<u64>) + Send + 'static,
     ) -> Result<()> {
-        let last = self.append_accept(entries)?;
+        let (last, _) = self.append_accept(entries)?;
         let mut st = self.lock();
         let log = st.log.as_ref().ok_or(Error::Closed)?;
         if log.durable_index() >= last {
@@ -142,16 +180,17 @@ impl Store {
         self.with_log(|log| Ok(log.config().strategy))
     }
 
-    fn append_accept(&self, entries: &[Entry]) -> Result<u64> {
+    /// Accepts entries; returns the last index and the truncation epoch of the acceptance.
+    fn append_accept(&self, entries: &[Entry]) -> Result<(u64, u64)> {
         let mut st = self.lock();
         loop {
             let log = st.log.as_mut().ok_or(Error::Closed)?;
             match log.append_nosync(entries) {
                 Ok(()) => {
-                    let last = log.last_index();
+                    let accepted = (log.last_index(), log.truncation_epoch());
                     drop(st);
                     self.kick();
-                    return Ok(last);
+                    return Ok(accepted);
                 }
                 Err(Error::Backpressure { .. }) => {
                     self.shared.work.notify_all();

@@ -124,3 +124,27 @@ fn mem_first_appends_wait_for_the_flusher_past_the_bound() {
     s.flush().unwrap();
     assert_eq!(s.durable_index().unwrap(), 100);
 }
+
+#[test]
+fn a_disk_first_append_whose_entries_are_truncated_before_durable_fails_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let slow = FlushPolicy::Batch { threshold: 1000, interval_ms: 600_000 };
+    let s = store(&fs, dir.path(), Config::new(Strategy::DiskFirst, slow));
+    let appender = {
+        let s = s.clone();
+        std::thread::spawn(move || s.append(&entries(1, 3, 1)))
+    };
+    while s.last_index().unwrap() < 3 {
+        std::thread::yield_now();
+    }
+    s.truncate(2).unwrap();
+    match appender.join().unwrap() {
+        Err(logbook::Error::Truncated { index: 3, from: 2 }) => {}
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    // A later append that refills the indexes does not resurrect the old waiter's claim.
+    s.append_with_callback(&entries(2, 3, 2), |_| {}).unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.entry(3).unwrap().unwrap().term, 2);
+}

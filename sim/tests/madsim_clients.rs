@@ -67,6 +67,8 @@ fn outcome<T>(r: Result<T, Error>, ok: impl FnOnce(T) -> LogOutput) -> Option<Lo
         Ok(v) => Some(ok(v)),
         Err(Error::NotContinuous { .. }) => Some(LogOutput::Err(LogError::NotContinuous)),
         Err(Error::Purged { .. }) => Some(LogOutput::Err(LogError::Purged)),
+        // The append took effect; another client's truncation removed it before it was durable.
+        Err(Error::Truncated { .. }) => Some(LogOutput::Ok),
         Err(_) => None,
     }
 }
