@@ -129,7 +129,10 @@ fn mem_first_appends_wait_for_the_flusher_past_the_bound() {
 fn a_disk_first_append_whose_entries_are_truncated_before_durable_fails_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let fs = TestFs::default();
-    let slow = FlushPolicy::Batch { threshold: 1000, interval_ms: 600_000 };
+    let slow = FlushPolicy::Batch {
+        threshold: 1000,
+        interval_ms: 600_000,
+    };
     let s = store(&fs, dir.path(), Config::new(Strategy::DiskFirst, slow));
     let appender = {
         let s = s.clone();
