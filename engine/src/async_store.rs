@@ -115,7 +115,7 @@ impl AsyncStore {
     pub async fn append(&self, entries: &[Entry]) -> Result<u64> {
         let (last, epoch) = self.accept(entries).await?;
         if self.shared.strategy == Strategy::DiskFirst {
-            self.wait_own(last, epoch).await?;
+            self.wait_until_durable(last, Some(epoch)).await?;
         }
         Ok(last)
     }
@@ -141,12 +141,14 @@ impl AsyncStore {
         }
     }
 
-    /// Waits until entries up to `last`, accepted at truncation epoch `epoch`, are durable.
-    async fn wait_own(&self, last: u64, epoch: u64) -> Result<()> {
+    /// Resolves once `durable_index() >= last`. With `accepted_at` (the truncation epoch at
+    /// which the caller's entries up to `last` were accepted), fails with
+    /// [`Error::Truncated`] once a truncation removes them.
+    async fn wait_until_durable(&self, last: u64, accepted_at: Option<u64>) -> Result<()> {
         let mut rx = self.shared.durable.subscribe();
         loop {
             let truncations = rx.borrow_and_update().truncations;
-            if truncations > epoch {
+            if let Some(epoch) = accepted_at.filter(|e| truncations > *e) {
                 let cut = self
                     .with_log(|log| Ok(log.truncated_since(epoch, last)))
                     .await?;
@@ -177,27 +179,7 @@ impl AsyncStore {
 
     /// Resolves once `durable_index() >= index`.
     pub async fn wait_durable(&self, index: u64) -> Result<()> {
-        let mut rx = self.shared.durable.subscribe();
-        loop {
-            {
-                let d = rx.borrow_and_update();
-                if d.index >= index {
-                    return Ok(());
-                }
-                if let Some(cause) = &d.poisoned {
-                    return Err(Error::Poisoned {
-                        cause: cause.clone(),
-                    });
-                }
-                if d.closed {
-                    return Err(Error::Closed);
-                }
-            }
-            self.shared.kick.notify_one();
-            if rx.changed().await.is_err() {
-                return Err(Error::Closed);
-            }
-        }
+        self.wait_until_durable(index, None).await
     }
 
     async fn wait_change(&self) -> Result<()> {

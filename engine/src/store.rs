@@ -115,17 +115,19 @@ impl Store {
     pub fn append(&self, entries: &[Entry]) -> Result<u64> {
         let (last, epoch) = self.append_accept(entries)?;
         if self.strategy()? == Strategy::DiskFirst {
-            self.wait_own(last, epoch)?;
+            self.wait_until_durable(last, Some(epoch))?;
         }
         Ok(last)
     }
 
-    /// Waits until entries up to `last`, accepted at truncation epoch `epoch`, are durable.
-    fn wait_own(&self, last: u64, epoch: u64) -> Result<()> {
+    /// Waits until `durable_index() >= last`, leading syncs when due. With `accepted_at`
+    /// (the truncation epoch at which the caller's entries up to `last` were accepted), fails
+    /// with [`Error::Truncated`] once a truncation removes them.
+    fn wait_until_durable(&self, last: u64, accepted_at: Option<u64>) -> Result<()> {
         let mut st = self.lock();
         loop {
             let log = st.log.as_ref().ok_or(Error::Closed)?;
-            if let Some(from) = log.truncated_since(epoch, last) {
+            if let Some(from) = accepted_at.and_then(|epoch| log.truncated_since(epoch, last)) {
                 return Err(Error::Truncated { index: last, from });
             }
             if log.durable_index() >= last {
@@ -217,34 +219,7 @@ impl Store {
 
     /// Blocks until `durable_index() >= index`, leading syncs when due.
     pub fn wait_durable(&self, index: u64) -> Result<()> {
-        let mut st = self.lock();
-        loop {
-            let log = st.log.as_ref().ok_or(Error::Closed)?;
-            if log.durable_index() >= index {
-                return Ok(());
-            }
-            if let Some(cause) = log.poisoned() {
-                return Err(Error::Poisoned {
-                    cause: cause.to_string(),
-                });
-            }
-            let now = self.shared.clock.now_ms();
-            if !st.syncing && log.sync_due(now) {
-                drop(st);
-                lead_sync(&self.shared);
-                st = self.lock();
-                continue;
-            }
-            let wait_ms = log
-                .next_deadline_ms()
-                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, wait_duration(wait_ms))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.wait_until_durable(index, None)
     }
 
     /// Makes everything accepted so far durable (entries, truncations, purges), then
