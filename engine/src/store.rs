@@ -173,8 +173,6 @@ impl Store {
             return Ok(());
         }
         st.callbacks.push((last, CallbackBox(Box::new(callback))));
-        drop(st);
-        self.kick();
         Ok(())
     }
 
@@ -183,19 +181,26 @@ impl Store {
     }
 
     /// Accepts entries; returns the last index and the truncation epoch of the acceptance.
+    /// Never syncs on the caller's thread: it wakes the flusher when the append changed what
+    /// the flusher must do (the first entry owed, or a sync now due). A blocking DiskFirst
+    /// [`Store::append`] leads the sync itself from its wait.
     fn append_accept(&self, entries: &[Entry]) -> Result<(u64, u64)> {
         let mut st = self.lock();
         loop {
             let log = st.log.as_mut().ok_or(Error::Closed)?;
+            let was_idle = log.is_fully_durable();
             match log.append_nosync(entries) {
                 Ok(()) => {
                     let accepted = (log.last_index(), log.truncation_epoch());
+                    let wake = was_idle || log.sync_due(self.shared.clock.now_ms());
                     drop(st);
-                    self.kick();
+                    if wake {
+                        self.shared.work.notify_one();
+                    }
                     return Ok(accepted);
                 }
                 Err(Error::Backpressure { .. }) => {
-                    self.shared.work.notify_all();
+                    self.shared.work.notify_one();
                     st = self
                         .shared
                         .changed
@@ -204,16 +209,6 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             }
-        }
-    }
-
-    /// Wakes the flusher and, if a sync is due now and none runs, leads one.
-    fn kick(&self) {
-        self.shared.work.notify_all();
-        let now = self.shared.clock.now_ms();
-        let due = self.lock().log.as_ref().is_some_and(|l| l.sync_due(now));
-        if due {
-            lead_sync(&self.shared);
         }
     }
 

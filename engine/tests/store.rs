@@ -151,3 +151,35 @@ fn a_disk_first_append_whose_entries_are_truncated_before_durable_fails_instead_
     s.flush().unwrap();
     assert_eq!(s.entry(3).unwrap().unwrap().term, 2);
 }
+
+#[test]
+fn mem_first_appends_and_callbacks_never_fsync_on_the_callers_thread() {
+    for flush in [
+        FlushPolicy::Immediate,
+        FlushPolicy::Batch {
+            threshold: 1,
+            interval_ms: 0,
+        },
+    ] {
+        for strategy in [Strategy::MemFirst, Strategy::DiskFirst] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = TestFs::default();
+            let s = store(&fs, dir.path(), Config::new(strategy, flush));
+            fs.hold_syncs(true); // every fsync now blocks until released
+            let (tx, rx) = std::sync::mpsc::channel();
+            // Both return although no fsync can complete: they never sync inline.
+            s.append_with_callback(&entries(1, 1, 1), move |r| tx.send(r).unwrap())
+                .unwrap();
+            if strategy == Strategy::MemFirst {
+                s.append(&entries(2, 2, 1)).unwrap();
+            }
+            assert!(
+                rx.try_recv().is_err(),
+                "{strategy:?}/{flush:?}: callback before any fsync"
+            );
+            fs.hold_syncs(false);
+            assert_eq!(rx.recv().unwrap().unwrap(), 1, "{strategy:?}/{flush:?}");
+            s.flush().unwrap();
+        }
+    }
+}

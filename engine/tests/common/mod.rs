@@ -32,9 +32,16 @@ pub struct TestFs {
     inner: StdFs,
     pub counters: Arc<Counters>,
     pub inject: Arc<Mutex<Inject>>,
+    /// While true, every `sync_data` blocks until it is released.
+    pub hold_syncs: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl TestFs {
+    pub fn hold_syncs(&self, hold: bool) {
+        let (lock, cv) = &*self.hold_syncs;
+        *lock.lock().unwrap() = hold;
+        cv.notify_all();
+    }
     pub fn set(&self, inject: Inject) {
         *self.inject.lock().unwrap() = inject;
     }
@@ -51,6 +58,7 @@ struct TestFile {
     inner: Arc<dyn FsFile>,
     counters: Arc<Counters>,
     inject: Arc<Mutex<Inject>>,
+    hold_syncs: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl FsFile for TestFile {
@@ -75,6 +83,12 @@ impl FsFile for TestFile {
         self.inner.set_len(len_bytes)
     }
     fn sync_data(&self) -> io::Result<()> {
+        let (lock, cv) = &*self.hold_syncs;
+        let mut held = lock.lock().unwrap();
+        while *held {
+            held = cv.wait(held).unwrap();
+        }
+        drop(held);
         self.counters.syncs.fetch_add(1, Ordering::SeqCst);
         if self.inject.lock().unwrap().eio_on_sync {
             return Err(io::Error::from_raw_os_error(5));
@@ -95,6 +109,7 @@ impl Fs for TestFs {
             inner: self.inner.open(path, create)?,
             counters: self.counters.clone(),
             inject: self.inject.clone(),
+            hold_syncs: self.hold_syncs.clone(),
         }))
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
