@@ -11,8 +11,9 @@
 //!   into the page cache.
 //! - `read_hit`: `Log::entry` served from DiskFirst's tail cache and from MemFirst's memory.
 //! - `decode`: record decoding measured through the public API: a DiskFirst open (it scans
-//!   the last segment, decoding and checksumming every record) and DiskFirst cache misses
-//!   (each reads and decodes a prefetch run).
+//!   the last segment, decoding and checksumming every record), a MemFirst open (the same
+//!   scan, keeping every entry) and DiskFirst cache misses (each reads and decodes a
+//!   prefetch run).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -170,6 +171,13 @@ fn decode(c: &mut Criterion) {
     g.bench_function("diskfirst_open_scans_segment", |b| {
         b.iter(|| {
             let log = open(dir.path(), cfg.clone());
+            black_box(log.last_index());
+        })
+    });
+    let mem_cfg = Config::new(Strategy::MemFirst, NEVER).with_segment_size_bytes(1 << 30);
+    g.bench_function("memfirst_open_preloads_segment", |b| {
+        b.iter(|| {
+            let log = open(dir.path(), mem_cfg.clone());
             black_box(log.last_index());
         })
     });

@@ -7,6 +7,7 @@
 //!
 //! Progress goes to stderr; stdout gets the machine, the settings and ONE table.
 
+mod diag;
 mod machine;
 mod peers;
 mod stats;
@@ -30,7 +31,9 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
   --full    1 GiB recovery log, 64 MiB rotation segments, longer rows
   --dir     where the logs are written (default: a fresh directory under the system
             temporary directory); it should sit on the filesystem you care about
-  --only    run only these groups: writes, reads, truncate, purge, recovery, rotation
+  --only    run only these groups: writes, reads, truncate, purge, recovery, rotation;
+            `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
+            counted through a wrapping Fs; printed as lines, not in the table)
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
 
@@ -59,7 +62,10 @@ fn run() -> Res<()> {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--only" => {
                 only = value("--only")?.split(',').map(str::to_string).collect();
-                if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+                if let Some(bad) = only
+                    .iter()
+                    .find(|g| !GROUPS.contains(&g.as_str()) && *g != "diag")
+                {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }
             }
@@ -137,6 +143,16 @@ fn run() -> Res<()> {
         }
     };
 
+    if only.iter().any(|g| g == "diag") {
+        std::fs::create_dir_all(&root)?;
+        diag::group_commit(&opts)?;
+        diag::memfirst_backlog(&opts)?;
+        diag::rotation(&opts)?;
+        if temp {
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        return Ok(());
+    }
     let load_before = machine::loadavg();
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();

@@ -105,8 +105,14 @@ pub struct LogbookTarget {
 
 impl LogbookTarget {
     pub fn open(dir: &Path, cfg: Config) -> Res<LogbookTarget> {
+        Self::open_with(dir, cfg, Arc::new(logbook::StdFs))
+    }
+
+    /// As [`LogbookTarget::open`], on a given `Fs` (the diagnostics count fsyncs with it).
+    pub fn open_with(dir: &Path, cfg: Config, fs: Arc<dyn logbook::Fs>) -> Res<LogbookTarget> {
         let strategy = cfg.strategy;
-        let store = Store::open(dir, cfg)?;
+        let clock = Arc::new(logbook::SystemClock::new());
+        let store = Store::open_with(fs, clock, dir, cfg)?;
         let next = store.last_index()? + 1;
         Ok(LogbookTarget {
             store: Arc::new(store),
