@@ -837,11 +837,14 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
             got = open()?;
             s.push(t0.elapsed());
         }
+        // Recovery rows carry times only: DiskFirst does not load the entries, so a rate
+        // would compare different work.
         let mut row = Row::new(&warm_w, name);
-        let l = s.summary();
-        row.rate = l.map(|l| got as f64 / (l.p50_ns as f64 / 1e9));
-        row.lat = l;
-        row.note = format!("{note}; {on_disk} MiB on disk; {} runs", opts.warm_runs);
+        row.lat = s.summary();
+        row.note = format!(
+            "{note}; {got} entries; {on_disk} MiB on disk; {} run(s)",
+            opts.warm_runs
+        );
         emit(row);
         // Cold.
         match &cold_na {
@@ -855,10 +858,11 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
                     s.push(t0.elapsed());
                 }
                 let mut row = Row::new(&cold_w, name);
-                let l = s.summary();
-                row.rate = l.map(|l| got as f64 / (l.p50_ns as f64 / 1e9));
-                row.lat = l;
-                row.note = format!("{note}; page cache dropped; {} run(s)", opts.cold_runs);
+                row.lat = s.summary();
+                row.note = format!(
+                    "{note}; {got} entries; page cache dropped; {} run(s)",
+                    opts.cold_runs
+                );
                 emit(row);
             }
         }
