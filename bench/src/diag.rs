@@ -243,6 +243,103 @@ fn optimistic_append(store: &Store, p: &Bytes, strategy: Strategy) -> Res<()> {
     }
 }
 
+/// One writer, DiskFirst/Immediate, 100 B x1: the same append through each layer, against
+/// the floor, interleaved in rounds so that load changes hit every layer alike.
+pub fn single_writer(opts: &Opts) -> Res<()> {
+    use crate::peers::floor::{FloorTarget, Mode};
+    println!("== one writer, 100 B x1, sync on: p50 per layer (interleaved rounds)");
+    let p = payload(100);
+    let rounds = 5;
+    let per_round = opts.row_time / 2;
+    let names = [
+        "Log::append (core, fsync inline)",
+        "Store::append",
+        "sequencer + append_with_callback (table)",
+        "floor: append+fdatasync",
+    ];
+    let mut lat: Vec<Samples> = names.iter().map(|_| Samples::default()).collect();
+    let mut flusher = [0u64; 3];
+    let mut syncs = [0u64; 3];
+    for _ in 0..rounds {
+        for (k, lat) in lat.iter_mut().enumerate() {
+            let dir = opts.dir.join("diag");
+            let _ = std::fs::remove_dir_all(&dir);
+            let cfg = Config::new(Strategy::DiskFirst, FlushPolicy::Immediate);
+            let (fs, c) = counting();
+            let start = Instant::now();
+            match k {
+                0 => {
+                    let clock: Arc<dyn logbook::Clock> = Arc::new(logbook::SystemClock::new());
+                    let mut log = logbook::Log::open(fs, clock, &dir, cfg)?;
+                    let mut next = 1;
+                    while start.elapsed() < per_round {
+                        let e = [Entry::new(next, 1, p.clone())];
+                        let t0 = Instant::now();
+                        log.append(&e)?;
+                        lat.push(t0.elapsed());
+                        next += 1;
+                    }
+                    log.close()?;
+                }
+                1 => {
+                    let store = open_store(&dir, cfg, fs)?;
+                    let mut next = 1;
+                    while start.elapsed() < per_round {
+                        let e = [Entry::new(next, 1, p.clone())];
+                        let t0 = Instant::now();
+                        store.append(&e)?;
+                        lat.push(t0.elapsed());
+                        next += 1;
+                    }
+                    store.close()?;
+                }
+                2 => {
+                    let t = LogbookTarget::open_with(&dir, cfg, fs)?;
+                    while start.elapsed() < per_round {
+                        let t0 = Instant::now();
+                        t.append(0, 1, &p, true)?;
+                        lat.push(t0.elapsed());
+                    }
+                    Box::new(t).finish()?;
+                }
+                _ => {
+                    let t = FloorTarget::open(&dir, Mode::Append, 0, None)?;
+                    while start.elapsed() < per_round {
+                        let t0 = Instant::now();
+                        t.append(0, 1, &p, true)?;
+                        lat.push(t0.elapsed());
+                    }
+                    Box::new(t).finish()?;
+                }
+            }
+            if k < 3 {
+                flusher[k] += c.flusher_syncs.load(Ordering::Relaxed);
+                syncs[k] += c.file_syncs.load(Ordering::Relaxed);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let floor = lat[3].clone().summary().expect("ran").p50_ns as f64;
+    for (k, name) in names.iter().enumerate() {
+        let l = lat[k].summary().expect("ran");
+        let fl = if k < 3 {
+            format!(
+                "fsyncs {:>5}, run by the flusher {:>5}",
+                syncs[k], flusher[k]
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  {name:<44} p50 {:>9} ({:.2}x floor)  p99 {:>9}  {fl}",
+            fmt_ns(l.p50_ns),
+            l.p50_ns as f64 / floor,
+            fmt_ns(l.p99_ns)
+        );
+    }
+    Ok(())
+}
+
 /// MemFirst `Store::append` latency as the unflushed backlog grows: the flusher is held
 /// off (`Batch` with an unreachable threshold and interval) and the append cost is
 /// sampled at backlog sizes.

@@ -145,6 +145,7 @@ fn run() -> Res<()> {
 
     if only.iter().any(|g| g == "diag") {
         std::fs::create_dir_all(&root)?;
+        diag::single_writer(&opts)?;
         diag::group_commit(&opts)?;
         diag::memfirst_backlog(&opts)?;
         diag::rotation(&opts)?;
