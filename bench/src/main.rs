@@ -127,7 +127,7 @@ fn run() -> Res<()> {
     } else {
         Opts {
             dir: root.clone(),
-            row_time: Duration::from_millis(800),
+            row_time: Duration::from_secs(1),
             row_bytes_max: mib(256),
             batch,
             segment_bytes: mib(64),
@@ -135,7 +135,7 @@ fn run() -> Res<()> {
             rotations: 4,
             read_entries: 1_000_000,
             recovery_payload_bytes: mib(256),
-            cold_runs: 1,
+            cold_runs: 2,
             warm_runs: 3,
             purge_segment_bytes: mib(1),
             purge_segments: 32,
