@@ -340,6 +340,103 @@ pub fn single_writer(opts: &Opts) -> Res<()> {
     Ok(())
 }
 
+/// The fsync-bound targets, re-measured in interleaved rounds (every system once per
+/// round, rounds repeated), so that a load change on the shared machine hits all systems
+/// alike. Prints the median and range over rounds.
+pub fn targets(opts: &Opts) -> Res<()> {
+    use crate::peers::floor::Mode;
+    use crate::peers::logbook::VARIANTS;
+    use crate::workloads::{drive, fresh_dir, Sys};
+    let rounds = 5;
+    let time = opts.row_time;
+    let lb = |i: usize| Sys::Logbook(VARIANTS[i]);
+    // (label, size, per call, writers, systems)
+    let cases: Vec<(&str, usize, usize, usize, Vec<Sys>)> = vec![
+        (
+            "100 B x1, sync on, 1 writer",
+            100,
+            1,
+            1,
+            vec![
+                lb(0),
+                Sys::RaftEngine,
+                Sys::Floor(Mode::Append),
+                Sys::Floor(Mode::Overwrite),
+            ],
+        ),
+        (
+            "100 B x1, sync on, 64 writers",
+            100,
+            1,
+            64,
+            vec![
+                lb(0),
+                lb(1),
+                lb(2),
+                lb(3),
+                Sys::RaftEngine,
+                Sys::Floor(Mode::Append),
+            ],
+        ),
+        (
+            "4 KiB x256, sync on, 1 writer",
+            4096,
+            256,
+            1,
+            vec![
+                lb(0),
+                lb(1),
+                lb(2),
+                lb(3),
+                Sys::RaftEngine,
+                Sys::Floor(Mode::Append),
+                Sys::Floor(Mode::Overwrite),
+            ],
+        ),
+    ];
+    for (label, size, n, writers, systems) in cases {
+        println!("== targets: {label}, {rounds} interleaved rounds of {time:?} per system");
+        let p = payload(size);
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+        let mut p50s: Vec<Vec<u64>> = vec![Vec::new(); systems.len()];
+        for _ in 0..rounds {
+            for (k, sys) in systems.iter().enumerate() {
+                let dir = fresh_dir(opts, "targets")?;
+                let t = sys.open(&dir, writers, opts, opts.segment_bytes, None, 512 << 20)?;
+                let out = drive(&*t, writers, n, &p, true, time, 512 << 20, None)?;
+                t.finish()?;
+                let _ = std::fs::remove_dir_all(&dir);
+                rates[k].push(out.entries as f64 / out.wall.as_secs_f64());
+                let mut lat = out.lat;
+                p50s[k].push(lat.summary().expect("ran").p50_ns);
+            }
+        }
+        let med_f = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        let med_u = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        for (k, sys) in systems.iter().enumerate() {
+            let (r, rlo, rhi) = med_f(&mut rates[k]);
+            let (q, qlo, qhi) = med_u(&mut p50s[k]);
+            println!(
+                "  {:<34} entries/s median {:>9} [{} .. {}]   p50 median {:>9} [{} .. {}]",
+                sys.name(),
+                fmt_rate(r),
+                fmt_rate(rlo),
+                fmt_rate(rhi),
+                fmt_ns(q),
+                fmt_ns(qlo),
+                fmt_ns(qhi)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// MemFirst `Store::append` latency as the unflushed backlog grows: the flusher is held
 /// off (`Batch` with an unreachable threshold and interval) and the append cost is
 /// sampled at backlog sizes.

@@ -33,7 +33,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
             temporary directory); it should sit on the filesystem you care about
   --only    run only these groups: writes, reads, truncate, purge, recovery, rotation;
             `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
-            counted through a wrapping Fs; printed as lines, not in the table)
+            counted through a wrapping Fs; printed as lines, not in the table), and
+            `--only targets` re-measures the fsync-bound targets in interleaved rounds
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
 
@@ -64,7 +65,7 @@ fn run() -> Res<()> {
                 only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = only
                     .iter()
-                    .find(|g| !GROUPS.contains(&g.as_str()) && *g != "diag")
+                    .find(|g| !GROUPS.contains(&g.as_str()) && *g != "diag" && *g != "targets")
                 {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }
@@ -143,12 +144,19 @@ fn run() -> Res<()> {
         }
     };
 
-    if only.iter().any(|g| g == "diag") {
+    if only.iter().any(|g| g == "diag" || g == "targets") {
         std::fs::create_dir_all(&root)?;
-        diag::single_writer(&opts)?;
-        diag::group_commit(&opts)?;
-        diag::memfirst_backlog(&opts)?;
-        diag::rotation(&opts)?;
+        println!("load average at start: {}", machine::loadavg());
+        if only.iter().any(|g| g == "targets") {
+            diag::targets(&opts)?;
+        }
+        if only.iter().any(|g| g == "diag") {
+            diag::single_writer(&opts)?;
+            diag::group_commit(&opts)?;
+            diag::memfirst_backlog(&opts)?;
+            diag::rotation(&opts)?;
+        }
+        println!("load average at end: {}", machine::loadavg());
         if temp {
             let _ = std::fs::remove_dir_all(&root);
         }

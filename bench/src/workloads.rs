@@ -71,7 +71,7 @@ fn size_label(size: usize) -> String {
     }
 }
 
-fn fresh_dir(opts: &Opts, name: &str) -> Res<PathBuf> {
+pub(crate) fn fresh_dir(opts: &Opts, name: &str) -> Res<PathBuf> {
     let d = opts.dir.join(name);
     if d.exists() {
         std::fs::remove_dir_all(&d)?;
@@ -103,7 +103,7 @@ impl Sys {
         }
     }
 
-    fn open(
+    pub(crate) fn open(
         &self,
         dir: &Path,
         writers: usize,
@@ -129,10 +129,10 @@ impl Sys {
     }
 }
 
-struct WriteOutcome {
-    entries: u64,
-    wall: Duration,
-    lat: Samples,
+pub(crate) struct WriteOutcome {
+    pub entries: u64,
+    pub wall: Duration,
+    pub lat: Samples,
     /// Latencies of the operations during which a new file was started.
     rot_lat: Samples,
     rotations: u64,
@@ -141,7 +141,7 @@ struct WriteOutcome {
 /// Runs `writers` threads, each appending `n` entries of `payload` per operation, until
 /// `time` passes, `bytes_max` is written, or (with `rotations`) that many rotations happened.
 #[allow(clippy::too_many_arguments)]
-fn drive(
+pub(crate) fn drive(
     t: &dyn WriteTarget,
     writers: usize,
     n: usize,
