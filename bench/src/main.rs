@@ -146,7 +146,11 @@ fn run() -> Res<()> {
 
     if only.iter().any(|g| g == "diag" || g == "targets") {
         std::fs::create_dir_all(&root)?;
-        println!("load average at start: {}", machine::loadavg());
+        println!(
+            "load average at start: {}; fdatasync probe: {}",
+            machine::loadavg(),
+            machine::fsync_probe(&root)
+        );
         if only.iter().any(|g| g == "targets") {
             diag::targets(&opts)?;
         }
@@ -156,13 +160,19 @@ fn run() -> Res<()> {
             diag::memfirst_backlog(&opts)?;
             diag::rotation(&opts)?;
         }
-        println!("load average at end: {}", machine::loadavg());
+        println!(
+            "load average at end: {}; fdatasync probe: {}",
+            machine::loadavg(),
+            machine::fsync_probe(&root)
+        );
         if temp {
             let _ = std::fs::remove_dir_all(&root);
         }
         return Ok(());
     }
     let load_before = machine::loadavg();
+    let probe_before = machine::fsync_probe(&root);
+    let machine_lines = machine::describe(&root);
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
     let mut emit = |r: Row| {
@@ -194,6 +204,7 @@ fn run() -> Res<()> {
     }
     let elapsed = started.elapsed();
     let load_after = machine::loadavg();
+    let probe_after = machine::fsync_probe(&root);
     if temp {
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -202,10 +213,13 @@ fn run() -> Res<()> {
     let cmd: Vec<String> = std::env::args().collect();
     println!("# logbook benchmark");
     println!();
-    for l in machine::describe(&root) {
+    for l in machine_lines {
         println!("- {l}");
     }
     println!("- load average (1, 5, 15 min): {load_before} at start, {load_after} at end");
+    println!(
+        "- fdatasync probe (200 x 100 B appends): {probe_before} at start, {probe_after} at end"
+    );
     println!(
         "- command: {} ({} run, {:.0} s)",
         cmd.join(" "),
