@@ -362,6 +362,7 @@ pub fn targets(opts: &Opts) -> Res<()> {
                 Sys::RaftEngine,
                 Sys::Floor(Mode::Append),
                 Sys::Floor(Mode::Overwrite),
+                Sys::Floor(Mode::Fallocate),
             ],
         ),
         (
@@ -376,6 +377,7 @@ pub fn targets(opts: &Opts) -> Res<()> {
                 lb(3),
                 Sys::RaftEngine,
                 Sys::Floor(Mode::Append),
+                Sys::Floor(Mode::Fallocate),
             ],
         ),
         (
@@ -391,6 +393,7 @@ pub fn targets(opts: &Opts) -> Res<()> {
                 Sys::RaftEngine,
                 Sys::Floor(Mode::Append),
                 Sys::Floor(Mode::Overwrite),
+                Sys::Floor(Mode::Fallocate),
             ],
         ),
     ];
@@ -536,5 +539,37 @@ pub fn rotation(opts: &Opts) -> Res<()> {
     );
     Box::new(t).finish()?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Opens a large log with MemFirst (and DiskFirst) again and again, for profiling
+/// recovery: the log is written once to `<dir>/diag-open` and kept there, so a second
+/// run (`--dir` the same directory) under `perf record` sees only the opens.
+pub fn open_profile(opts: &Opts) -> Res<()> {
+    use crate::peers::logbook as lb;
+    let dir = opts.dir.join("diag-open");
+    let count = opts.recovery_payload_bytes / 100;
+    if !dir.join("meta").exists() {
+        println!(
+            "== populating {} with {count} entries of 100 B",
+            dir.display()
+        );
+        lb::populate(&dir, count, &payload(100), opts.segment_bytes, 8192)?;
+    }
+    for strategy in [Strategy::MemFirst, Strategy::DiskFirst] {
+        for _ in 0..3 {
+            let cfg = Config::new(strategy, FlushPolicy::Immediate)
+                .with_segment_size_bytes(opts.segment_bytes);
+            let t0 = Instant::now();
+            let store = Store::open(&dir, cfg)?;
+            let dt = t0.elapsed();
+            println!(
+                "  {strategy:?} open of {} entries: {}",
+                store.last_index()?,
+                fmt_ns(dt.as_nanos() as u64)
+            );
+            drop(store);
+        }
+    }
     Ok(())
 }

@@ -34,7 +34,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
   --only    run only these groups: writes, reads, truncate, purge, recovery, rotation;
             `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
             counted through a wrapping Fs; printed as lines, not in the table), and
-            `--only targets` re-measures the fsync-bound targets in interleaved rounds
+            `--only targets` re-measures the fsync-bound targets in interleaved rounds;
+            `--only diag-open` (with --dir) reopens one large log for profiling recovery
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
 
@@ -63,10 +64,10 @@ fn run() -> Res<()> {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--only" => {
                 only = value("--only")?.split(',').map(str::to_string).collect();
-                if let Some(bad) = only
-                    .iter()
-                    .find(|g| !GROUPS.contains(&g.as_str()) && *g != "diag" && *g != "targets")
-                {
+                if let Some(bad) = only.iter().find(|g| {
+                    !GROUPS.contains(&g.as_str())
+                        && !["diag", "targets", "diag-open"].contains(&g.as_str())
+                }) {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }
             }
@@ -144,7 +145,10 @@ fn run() -> Res<()> {
         }
     };
 
-    if only.iter().any(|g| g == "diag" || g == "targets") {
+    if only
+        .iter()
+        .any(|g| g == "diag" || g == "targets" || g == "diag-open")
+    {
         std::fs::create_dir_all(&root)?;
         println!(
             "load average at start: {}; fdatasync probe: {}",
@@ -153,6 +157,9 @@ fn run() -> Res<()> {
         );
         if only.iter().any(|g| g == "targets") {
             diag::targets(&opts)?;
+        }
+        if only.iter().any(|g| g == "diag-open") {
+            diag::open_profile(&opts)?;
         }
         if only.iter().any(|g| g == "diag") {
             diag::single_writer(&opts)?;

@@ -5,6 +5,8 @@
 //! - `Overwrite`: the file is filled with zeros and synced before the timed section, so the
 //!   writes land on allocated, written blocks and `fdatasync` flushes data only. This is
 //!   the floor for a log that preallocates its segments.
+//! - `Fallocate`: `fallocate` ahead in 2 MiB steps, then write and `fdatasync`, the
+//!   pattern of raft-engine 0.4 (used by the target re-measurements).
 //!
 //! Concurrent writers get a minimal leader/follower group commit: each queues its bytes;
 //! a writer that finds no sync in flight becomes the leader, writes everything queued in
@@ -25,12 +27,20 @@ use super::{Res, WriteTarget};
 pub enum Mode {
     Append,
     Overwrite,
+    /// `fallocate` (mode 0, so the size moves ahead of the data) in 2 MiB steps before
+    /// writing past the allocated end, as raft-engine 0.4 does.
+    Fallocate,
 }
+
+/// raft-engine's `FILE_ALLOCATE_SIZE`.
+const FALLOCATE_STEP: u64 = 2 << 20;
 
 struct Active {
     file: Arc<File>,
     /// Offset of the next write in `file`.
     off: u64,
+    /// `Fallocate`: bytes allocated so far.
+    allocated: u64,
     seq: u64,
 }
 
@@ -98,6 +108,7 @@ impl FloorTarget {
             active: Mutex::new(Active {
                 file: Arc::new(file),
                 off: 0,
+                allocated: 0,
                 seq: 0,
             }),
             group: Mutex::new(Group {
@@ -118,6 +129,7 @@ impl FloorTarget {
         match mode {
             Mode::Append => "floor: append+fdatasync",
             Mode::Overwrite => "floor: overwrite+fdatasync",
+            Mode::Fallocate => "floor: fallocate+write+fdatasync",
         }
     }
 }
@@ -134,6 +146,19 @@ impl FloorTarget {
             sync_dir(&self.dir)?;
             a.file = Arc::new(f);
             a.off = 0;
+            a.allocated = 0;
+        }
+        let end = a.off + buf.len() as u64;
+        if self.mode == Mode::Fallocate && end > a.allocated {
+            let len = (end - a.allocated).max(FALLOCATE_STEP);
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: a valid open descriptor and in-range offsets.
+            let r =
+                unsafe { libc::fallocate(a.file.as_raw_fd(), 0, a.allocated as i64, len as i64) };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            a.allocated += len;
         }
         a.file.write_all_at(buf, a.off)?;
         a.off += buf.len() as u64;
