@@ -935,9 +935,10 @@ pub fn rotation(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
                 fmt_ns(r.max_ns),
                 out.rotations
             ),
-            Some(_) => format!(
-                "{} rotations by the flusher; max is over all appends",
-                out.rotations
+            Some(r) => format!(
+                "{} rotations by the flusher; max of the appends a rotation overlapped {}",
+                out.rotations,
+                fmt_ns(r.max_ns)
             ),
             None => "no rotation observed".into(),
         };
