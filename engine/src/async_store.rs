@@ -125,18 +125,32 @@ impl AsyncStore {
         Ok(self.accept(entries).await?.0)
     }
 
+    /// Accepts entries; wakes the flusher only when the append changed its work (the first
+    /// entry owed, or a sync now due), or to make room under backpressure.
     async fn accept(&self, entries: &[Entry]) -> Result<(u64, u64)> {
+        let clock = self.shared.clock.clone();
         loop {
             let r = self
                 .with_log(|log| {
-                    log.append_nosync(entries)
-                        .map(|()| (log.last_index(), log.truncation_epoch()))
+                    let was_idle = log.is_fully_durable();
+                    log.append_nosync(entries).map(|()| {
+                        let wake = was_idle || log.sync_due(clock.now_ms());
+                        (log.last_index(), log.truncation_epoch(), wake)
+                    })
                 })
                 .await;
-            self.shared.kick.notify_one();
             match r {
-                Err(Error::Backpressure { .. }) => self.wait_change().await?,
-                r => return r,
+                Ok((last, epoch, wake)) => {
+                    if wake {
+                        self.shared.kick.notify_one();
+                    }
+                    return Ok((last, epoch));
+                }
+                Err(Error::Backpressure { .. }) => {
+                    self.shared.kick.notify_one();
+                    self.wait_change().await?
+                }
+                Err(e) => return Err(e),
             }
         }
     }

@@ -6,8 +6,14 @@ use crate::swarm::{ScenarioSummary, SeedFailure};
 
 /// The one command that replays a failing seed with a full trace.
 pub fn replay_command(scenario_path: &str, seed: u64, canaries: &[logbook::Canary]) -> String {
+    // A canary exists only in a build with the feature: the command must ask for it.
+    let features = if canaries.is_empty() {
+        ""
+    } else {
+        " --features canary"
+    };
     let mut cmd = format!(
-        "cargo run --release -p logbook-sim -- run --scenario {scenario_path} --seed {seed}"
+        "cargo run --release -p logbook-sim{features} -- run --scenario {scenario_path} --seed {seed}"
     );
     for c in canaries {
         cmd.push_str(&format!(" --canary {}", c.name()));

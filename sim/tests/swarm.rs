@@ -118,3 +118,66 @@ fn the_cli_keeps_its_contract() {
         "{out}"
     );
 }
+
+/// A failing seed exits 1 and prints exactly one replay command, which replays it. Needs a
+/// binary built with the `canary` feature (the README's `cargo test --workspace
+/// --all-features`); without it, the CLI must refuse `--canary` clearly instead.
+#[test]
+fn a_failing_seed_exits_1_with_exactly_one_replay_command() {
+    let args = [
+        "swarm",
+        "--seeds",
+        "2",
+        "--scenario",
+        "scenarios/disk-first-immediate.toml",
+        "--canary",
+        "ack-before-fsync",
+    ];
+    let (code, out) = cli(&args);
+    if !cfg!(feature = "canary") {
+        assert_eq!(code, 64, "{out}");
+        assert!(out.contains("--features canary"), "{out}");
+        return;
+    }
+    assert_eq!(code, 1, "{out}");
+    let fails = out
+        .lines()
+        .filter(|l| l.starts_with("FAIL [invariant violation]"))
+        .count();
+    let replays: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("replay: "))
+        .collect();
+    assert!(fails >= 1, "{out}");
+    assert_eq!(
+        replays.len(),
+        fails,
+        "one replay command per failing seed:\n{out}"
+    );
+    // The printed command replays the failure: it builds the canary in, and its arguments
+    // run through the same binary give the same violation.
+    let cmd = replays[0];
+    assert!(
+        cmd.starts_with("cargo run --release -p logbook-sim --features canary -- run "),
+        "{cmd}"
+    );
+    let run_args: Vec<&str> = cmd
+        .split(" -- ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let trace = std::env::temp_dir().join(format!("replay-{}.txt", std::process::id()));
+    let mut run_args: Vec<String> = run_args.iter().map(|s| s.to_string()).collect();
+    let t = run_args.iter().position(|a| a == "--trace").unwrap();
+    run_args[t + 1] = trace.display().to_string();
+    let refs: Vec<&str> = run_args.iter().map(String::as_str).collect();
+    let (code, out) = cli(&refs);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        std::fs::read_to_string(&trace)
+            .unwrap()
+            .contains("VIOLATION"),
+        "the trace ends in the violation"
+    );
+}
