@@ -32,6 +32,17 @@ pub trait FsFile: Send + Sync + std::fmt::Debug {
     /// Sets the length, cutting or zero-extending. Pending until `sync_data` returns `Ok`.
     fn set_len(&self, len_bytes: u64) -> io::Result<()>;
 
+    /// Reserves space so that the file is at least `len_bytes` long, reading as zeros past
+    /// the data written so far; like `set_len`, pending until `sync_data`. The default
+    /// zero-extends with `set_len`; the OS backend allocates blocks (`fallocate`) so later
+    /// writes into the range need no size change at fsync.
+    fn allocate(&self, len_bytes: u64) -> io::Result<()> {
+        if self.len()? < len_bytes {
+            self.set_len(len_bytes)?;
+        }
+        Ok(())
+    }
+
     /// Makes every pending write and length change of this file durable. It does not make
     /// the file's directory entry durable (see [`Fs::sync_dir`]). After an error the state of
     /// the pending writes is unknown and retrying proves nothing: callers must fail-stop.

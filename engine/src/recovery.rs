@@ -170,7 +170,12 @@ pub(crate) fn recover(
                     payload_max,
                     skip_crc,
                 );
-                (s.anomaly, s.next_index, Some(s))
+                // Zeros from the end of the records to the end of the file are the space
+                // rotation preallocated: the clean end of the data, not a tear.
+                let anomaly = s
+                    .anomaly
+                    .filter(|(offset, _)| buf[*offset as usize..].iter().any(|b| *b != 0));
+                (anomaly, s.next_index, Some(s))
             }
         };
         if let Some((offset, reason)) = anomaly {

@@ -195,9 +195,15 @@ impl SegmentLog {
     /// its directory entry durable, so no crash can keep the new segment and lose the old.
     fn rotate(&mut self, first_index: u64) -> Result<()> {
         if let Some(&first) = self.segments.keys().next_back() {
+            let seg = self.segments.get_mut(&first).expect("segment");
+            let file = seg.file(&*self.fs)?;
+            // Trim the preallocated space: a sealed segment ends at its last record.
+            if file.len().map_err(|e| Error::io("len", &seg.path, e))? > seg.len_bytes {
+                file.set_len(seg.len_bytes)
+                    .map_err(|e| Error::io("set_len", &seg.path, e))?;
+                self.dirty.insert(first);
+            }
             if self.dirty.remove(&first) {
-                let seg = self.segments.get_mut(&first).expect("segment");
-                let file = seg.file(&*self.fs)?;
                 file.sync_data()
                     .map_err(|e| Error::io("sync_data", &seg.path, e))?;
             }
@@ -215,6 +221,9 @@ impl SegmentLog {
             .map_err(|e| Error::io("create", &path, e))?;
         file.write_at(&record::encode_segment_header(first_index), 0)
             .map_err(|e| Error::io("write", &path, e))?;
+        // Reserve the segment up front so appends need no size change at each fsync.
+        file.allocate(self.segment_size_bytes)
+            .map_err(|e| Error::io("allocate", &path, e))?;
         let mut seg = Segment::new(first_index, path);
         seg.set_file(file);
         seg.len_bytes = SEGMENT_HEADER_LEN;

@@ -38,6 +38,29 @@ impl FsFile for StdFile {
         self.0.set_len(len_bytes)
     }
 
+    fn allocate(&self, len_bytes: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let len = libc::off_t::try_from(len_bytes)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // Mode 0: allocate and extend the size; the range reads as zeros.
+        match unsafe { libc::fallocate(self.0.as_raw_fd(), 0, 0, len) } {
+            0 => Ok(()),
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    // No fallocate on this filesystem: zero-extend instead.
+                    Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
+                        if self.len()? < len_bytes {
+                            self.set_len(len_bytes)?;
+                        }
+                        Ok(())
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
     }

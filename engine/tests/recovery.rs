@@ -92,7 +92,8 @@ fn a_tail_cut_at_every_byte_keeps_every_durable_entry_and_nothing_torn() {
 }
 
 #[test]
-fn zeros_after_the_last_record_are_a_torn_tail() {
+fn zeros_after_the_last_record_are_the_end_of_the_data() {
+    // Preallocated space (or a zero-extended file) reads as zeros past the last record.
     let dir = tempfile::tempdir().unwrap();
     let cfg = immediate(Strategy::DiskFirst);
     let mut log = open(dir.path(), &cfg).unwrap();
@@ -106,13 +107,18 @@ fn zeros_after_the_last_record_are_a_torn_tail() {
         .unwrap()
         .set_len(len + 4096)
         .unwrap();
-    let log = open(dir.path(), &cfg).unwrap();
+    let mut log = open(dir.path(), &cfg).unwrap();
     assert_eq!(log.last_index(), 3);
     assert_eq!(
-        std::fs::metadata(seg).unwrap().len(),
-        len,
-        "the zeros were cut"
+        log.stats().torn_cuts_at_open,
+        0,
+        "zeros to the end of the file are no tear"
     );
+    // The next record lands right after the last one, inside the zeros.
+    log.append(&entries(4, 4, 1)).unwrap();
+    log.close().unwrap();
+    let mut log = open(dir.path(), &cfg).unwrap();
+    assert_eq!(log.entries(1, 5, 10, u64::MAX).unwrap(), entries(1, 4, 1));
 }
 
 /// Writes entries 1..=10 one per fsynced append, so every later record proves the earlier

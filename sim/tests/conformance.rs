@@ -165,7 +165,9 @@ fn the_crash_enumeration_catches_every_write_path_canary() {
         (Canary::SkipChecksum, MemFirst, false),
         (Canary::PurgeBeforeBoundaryDurable, DiskFirst, true),
         (Canary::HardStateNoFsync, MemFirst, false),
-        (Canary::TruncateNotDurable, DiskFirst, true),
+        // Under DiskFirst/Batch with preallocated segments this bound no longer reaches a
+        // losing outcome (the swarm's canary test still catches it there); Immediate does.
+        (Canary::TruncateNotDurable, DiskFirst, false),
         (Canary::TruncateNotDurable, MemFirst, false),
         (Canary::MemFirstEarlyDurable, MemFirst, true),
     ];
