@@ -91,9 +91,4 @@ impl Error {
             reason: reason.into(),
         }
     }
-
-    /// True for errors that leave the handle poisoned (write-path I/O failures).
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, Error::Poisoned { .. })
-    }
 }

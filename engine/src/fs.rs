@@ -13,7 +13,7 @@
 //! part of a write reached the disk.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// An open file. Handles are shared (`Arc`) so a group-commit leader can `sync_data` a file
@@ -81,9 +81,4 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     /// Takes an exclusive lock on the store directory `dir`, or fails at once with
     /// `ErrorKind::WouldBlock` if another handle holds it. The lock dies with the process.
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn DirLock>>;
-}
-
-/// Joins a file name onto a directory; a helper so that paths are built one way.
-pub fn child(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }

@@ -136,7 +136,7 @@ impl Log {
         let mut last_entry = rec.last;
         if let Some(entries) = rec.entries {
             last_entry = entries.back().map(Entry::log_id);
-            entries.into_iter().for_each(|e| mem.push(e));
+            mem = Window::from_entries(entries);
         }
         let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
         let log = Log {

@@ -265,7 +265,7 @@ fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
 fn load_older(
     segs: &mut SegmentLog,
     boundary: u64,
-    tail: Vec<Entry>,
+    mut tail: Vec<Entry>,
     tolerant: bool,
 ) -> Result<VecDeque<Entry>> {
     let firsts: Vec<u64> = segs.segments.keys().copied().collect();
@@ -274,7 +274,7 @@ fn load_older(
     for (i, &first) in firsts.iter().enumerate() {
         let is_last = i + 1 == firsts.len();
         let entries = if is_last {
-            tail.clone()
+            std::mem::take(&mut tail)
         } else {
             let fs = segs.fs.clone();
             let len_max = segs.segment_len_max();

@@ -13,6 +13,18 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// A window over `entries`, which must be contiguous.
+    pub fn from_entries(entries: VecDeque<Entry>) -> Window {
+        let first = entries.front().map_or(0, |e| e.index);
+        debug_assert!(entries.iter().zip(first..).all(|(e, i)| e.index == i));
+        let payload_bytes = entries.iter().map(|e| e.payload.len() as u64).sum();
+        Window {
+            first,
+            entries,
+            payload_bytes,
+        }
+    }
+
     #[inline]
     pub fn get(&self, index: u64) -> Option<&Entry> {
         let i = index.checked_sub(self.first)?;
