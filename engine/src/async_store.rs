@@ -393,6 +393,7 @@ async fn lead_sync(shared: &Shared) {
     };
     let fs = shared.fs.clone();
     let (prepared, result) = match madsim::task::spawn_blocking(move || {
+        let mut prepared = prepared;
         let r = prepared.run(&*fs);
         (prepared, r)
     })

@@ -67,6 +67,10 @@ pub enum Error {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// A [`crate::Log::prepare_sync`] is outstanding: complete it first. The threaded fronts
+    /// never return this; it guards direct users of [`crate::Log`].
+    #[error("a sync is in flight; complete it before this operation")]
+    SyncInFlight,
 }
 
 impl Error {

@@ -36,18 +36,43 @@ pub struct LogStats {
 
 /// Syncs prepared under the lock, to be run outside it and completed with
 /// [`Log::complete_sync`].
+///
+/// A MemFirst sync also carries the entries it owes the disk *and the segment files
+/// themselves*: the writes, any rotation and the fsyncs all run outside the lock, so
+/// appenders are never held up by a flush. Until [`Log::complete_sync`] hands the files
+/// back, the log refuses what needs them ([`Error::SyncInFlight`]).
 #[derive(Debug)]
 pub struct PreparedSync {
     job: SyncJob,
+    /// MemFirst: the lent segment files and what to write to them before the fsyncs.
+    write: Option<LentWrite>,
     upto: u64,
     epoch: u64,
 }
 
+#[derive(Debug)]
+struct LentWrite {
+    segs: SegmentLog,
+    entries: Vec<Entry>,
+    durable_hint: u64,
+}
+
 impl PreparedSync {
-    pub fn run(&self, fs: &dyn Fs) -> Result<()> {
+    /// Runs the writes and fsyncs. Call it without holding the front's lock.
+    pub fn run(&mut self, fs: &dyn Fs) -> Result<()> {
+        if let Some(w) = &mut self.write {
+            w.segs.write(&w.entries, w.durable_hint)?;
+            debug_assert!(
+                self.job.is_empty(),
+                "MemFirst takes its job after the write"
+            );
+            self.job = w.segs.take_sync_job()?;
+        }
         self.job.run(fs)
     }
 }
+
+const LENT: &str = "the segment files are lent to a sync in flight";
 
 /// Truncations remembered for [`Log::truncated_since`].
 const CUTS_KEPT: usize = 1024;
@@ -60,7 +85,9 @@ pub struct Log {
     cfg: Config,
     _lock: Box<dyn DirLock>,
     meta: MetaFile,
-    segs: SegmentLog,
+    dir: PathBuf,
+    /// The segment files; `None` only while a MemFirst [`PreparedSync`] holds them.
+    segs: Option<SegmentLog>,
     hard_state: HardState,
     last_purged: Option<LogId>,
     /// The last log id: the last entry, else the boundary, else (0, 0).
@@ -85,8 +112,11 @@ pub struct Log {
     disk_truncate: Option<u64>,
     /// MemFirst: the boundary the metadata still owes.
     meta_dirty: bool,
-    /// MemFirst: payload bytes of the entries above `disk_written` (the backpressure gauge).
+    /// MemFirst: payload bytes of the entries above `disk_written`.
     unflushed_bytes: u64,
+    /// MemFirst: payload bytes handed to the sync in flight. With `unflushed_bytes`, the
+    /// backpressure gauge: memory is bounded until the disk has the entries.
+    in_flight_bytes: u64,
     stats: LogStats,
 }
 
@@ -144,7 +174,8 @@ impl Log {
             clock,
             _lock: lock,
             meta,
-            segs: rec.segs,
+            dir,
+            segs: Some(rec.segs),
             hard_state,
             last_purged,
             last,
@@ -160,6 +191,7 @@ impl Log {
             disk_truncate: None,
             meta_dirty: false,
             unflushed_bytes: 0,
+            in_flight_bytes: 0,
             stats: LogStats {
                 torn_cuts_at_open: rec.torn_cuts,
                 ..LogStats::default()
@@ -175,7 +207,12 @@ impl Log {
     }
 
     pub fn dir(&self) -> &Path {
-        self.segs.dir()
+        &self.dir
+    }
+
+    /// The segment files, unless a MemFirst sync in flight holds them.
+    fn segs(&mut self) -> Result<&mut SegmentLog> {
+        self.segs.as_mut().ok_or(Error::SyncInFlight)
     }
 
     pub fn stats(&self) -> LogStats {
@@ -298,7 +335,8 @@ impl Log {
         debug_assert_eq!(first.index, self.last.index + 1);
         match self.cfg.strategy {
             Strategy::DiskFirst => {
-                let r = self.segs.write(entries, self.durable_index);
+                let hint = self.durable_index;
+                let r = self.segs.as_mut().expect(LENT).write(entries, hint);
                 self.poison(r)?;
                 for e in entries {
                     self.cache_tail.push(e.clone());
@@ -307,8 +345,11 @@ impl Log {
                 self.cache_ahead.truncate_from(first.index);
             }
             Strategy::MemFirst => {
-                let unflushed = self.unflushed_bytes;
-                debug_assert_eq!(unflushed, self.mem.payload_bytes_after(self.disk_written));
+                debug_assert_eq!(
+                    self.unflushed_bytes,
+                    self.mem.payload_bytes_after(self.disk_written)
+                );
+                let unflushed = self.unflushed_bytes + self.in_flight_bytes;
                 if unflushed > 0 && unflushed + payload_bytes > self.cfg.unflushed_bytes_max {
                     return Err(Error::Backpressure {
                         unflushed_bytes: unflushed,
@@ -384,7 +425,7 @@ impl Log {
 
     /// Makes everything accepted so far durable, then returns.
     pub fn sync(&mut self) -> Result<()> {
-        let Some(prepared) = self.prepare_sync()? else {
+        let Some(mut prepared) = self.prepare_sync()? else {
             return Ok(());
         };
         let result = prepared.run(&*self.fs);
@@ -395,15 +436,22 @@ impl Log {
     /// boundary, entries) and collects the fsyncs to run.
     pub fn prepare_sync(&mut self) -> Result<Option<PreparedSync>> {
         self.check_writable()?;
+        if self.segs.is_none() {
+            return Err(Error::SyncInFlight);
+        }
         if !self.sync_owed() {
             return Ok(None);
         }
-        if self.cfg.strategy == Strategy::MemFirst {
-            let r = self.write_owed_memfirst();
-            self.poison(r)?;
-        }
-        let job = self.segs.take_sync_job();
-        let job = self.poison(job)?;
+        let (job, write) = match self.cfg.strategy {
+            Strategy::DiskFirst => {
+                let job = self.segs.as_mut().expect(LENT).take_sync_job();
+                (self.poison(job)?, None)
+            }
+            Strategy::MemFirst => {
+                let r = self.write_owed_memfirst();
+                (SyncJob::default(), Some(self.poison(r)?))
+            }
+        };
         let upto = self.last.index;
         if self.cfg.canaries.on(Canary::MemFirstEarlyDurable)
             && self.cfg.strategy == Strategy::MemFirst
@@ -412,35 +460,49 @@ impl Log {
         }
         Ok(Some(PreparedSync {
             job,
+            write,
             upto,
             epoch: self.epoch,
         }))
     }
 
-    fn write_owed_memfirst(&mut self) -> Result<()> {
+    /// MemFirst, under the lock: performs the rare owed work (a truncation, a new boundary)
+    /// and lends the segment files, with the entries they lack, to the sync.
+    fn write_owed_memfirst(&mut self) -> Result<LentWrite> {
+        let boundary = self.boundary();
+        let segs = self.segs.as_mut().expect(LENT);
         if let Some(from) = self.disk_truncate.take() {
-            self.segs.truncate(from)?;
+            segs.truncate(from)?;
         }
         if self.meta_dirty {
             self.meta
                 .save(self.meta.body.hard_state, self.last_purged, false)?;
             self.meta_dirty = false;
-            self.segs.remove_upto(self.boundary())?;
+            segs.remove_upto(boundary)?;
         }
-        let from = (self.disk_written + 1).max(self.first_index());
+        let from = (self.disk_written + 1).max(boundary + 1);
+        let mut entries = Vec::new();
         if from <= self.last.index {
-            debug_assert_eq!(self.segs.next_index, from, "segment files would get a gap");
-            let entries = self.mem.slice(from, self.last.index);
-            self.segs.write(&entries, self.durable_index)?;
+            debug_assert_eq!(segs.next_index, from, "segment files would get a gap");
+            entries = self.mem.slice(from, self.last.index);
             self.disk_written = self.last.index;
         }
-        self.unflushed_bytes = 0;
-        Ok(())
+        self.in_flight_bytes = std::mem::take(&mut self.unflushed_bytes);
+        Ok(LentWrite {
+            segs: self.segs.take().expect(LENT),
+            entries,
+            durable_hint: self.durable_index,
+        })
     }
 
     /// Second half of a sync. An error poisons the log: the failed range is never reported
     /// durable.
     pub fn complete_sync(&mut self, prepared: PreparedSync, result: Result<()>) -> Result<()> {
+        if let Some(w) = prepared.write {
+            debug_assert!(self.segs.is_none(), "two syncs in flight");
+            self.segs = Some(w.segs);
+            self.in_flight_bytes = 0;
+        }
         self.poison(result)?;
         self.stats.syncs += 1;
         if prepared.epoch == self.epoch {
@@ -510,9 +572,13 @@ impl Log {
                 // The cut, and everything before it (a segment whose creation is not yet
                 // synced in its directory included), is durable before truncate returns.
                 let canary = self.cfg.canaries.on(Canary::TruncateNotDurable);
-                let r = self.segs.truncate(from).and_then(|()| match canary {
-                    true => Ok(()),
-                    false => self.segs.take_sync_job()?.run(&*self.fs),
+                let fs = self.fs.clone();
+                let r = self.segs().and_then(|segs| {
+                    segs.truncate(from)?;
+                    match canary {
+                        true => Ok(()),
+                        false => segs.take_sync_job()?.run(&*fs),
+                    }
                 });
                 self.poison(r)?;
                 self.cache_tail.truncate_from(from);
@@ -553,15 +619,15 @@ impl Log {
                 let early = self.cfg.canaries.on(Canary::PurgeBeforeBoundaryDurable);
                 let r = (|| {
                     if early {
-                        self.segs.remove_upto(upto.index)?;
+                        self.segs()?.remove_upto(upto.index)?;
                     }
                     self.meta.save(self.hard_state, Some(upto), false)?;
-                    self.segs.remove_upto(upto.index)
+                    self.segs()?.remove_upto(upto.index)
                 })();
                 self.poison(r)?;
                 self.cache_tail.drop_upto(upto.index);
                 self.cache_ahead.drop_upto(upto.index);
-                if self.segs.segments.is_empty() {
+                if self.segs.as_ref().expect(LENT).segments.is_empty() {
                     // Every file is gone and the boundary is durable: nothing is owed.
                     self.durable_index = self.last.index;
                 }
@@ -613,7 +679,7 @@ impl Log {
     /// Reads from disk a run starting at `index` and keeps it as the prefetched window.
     fn read_run(&mut self, index: u64, count_max: usize) -> Result<Vec<Entry>> {
         let count_max = count_max.min((self.last.index + 1 - index) as usize);
-        let run = self.segs.read(index, count_max)?;
+        let run = self.segs()?.read(index, count_max)?;
         if run.first().map(|e| e.index) != Some(index) {
             return Err(Error::corruption(
                 self.dir(),

@@ -10,7 +10,7 @@
 //!   by purge (after the new boundary is durable), never otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -86,6 +86,10 @@ pub struct SyncJob {
 }
 
 impl SyncJob {
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.dir.is_none()
+    }
+
     pub fn run(&self, fs: &dyn Fs) -> Result<()> {
         for (path, file) in &self.files {
             file.sync_data()
@@ -413,10 +417,6 @@ impl SegmentLog {
             pos += rec.size;
         }
         Ok(out)
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

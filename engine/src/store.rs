@@ -26,6 +26,23 @@ use crate::types::{Entry, HardState, LogId};
 
 type Callback = Box<dyn FnOnce(Result<u64>) + Send>;
 
+/// Who runs the sync an append makes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leader {
+    /// The appending thread, which waits for durability anyway (DiskFirst `append`).
+    Caller,
+    /// The flusher thread (callbacks, MemFirst).
+    Flusher,
+}
+
+/// What [`Store::append_accept`] accepted.
+struct Accepted {
+    last: u64,
+    /// The truncation epoch at acceptance (see [`Log::truncated_since`]).
+    epoch: u64,
+    strategy: Strategy,
+}
+
 #[derive(Debug)]
 struct State {
     log: Option<Log>,
@@ -113,11 +130,11 @@ impl Store {
     /// If another thread truncates these entries before they are durable, a DiskFirst append
     /// returns [`Error::Truncated`]: they will never be durable.
     pub fn append(&self, entries: &[Entry]) -> Result<u64> {
-        let (last, epoch) = self.append_accept(entries)?;
-        if self.strategy()? == Strategy::DiskFirst {
-            self.wait_until_durable(last, Some(epoch))?;
+        let accepted = self.append_accept(entries, Leader::Caller)?;
+        if accepted.strategy == Strategy::DiskFirst {
+            self.wait_until_durable(accepted.last, Some(accepted.epoch))?;
         }
-        Ok(last)
+        Ok(accepted.last)
     }
 
     /// Waits until `durable_index() >= last`, leading syncs when due. With `accepted_at`
@@ -164,7 +181,7 @@ impl Store {
         entries: &[Entry],
         callback: impl FnOnce(Result<u64>) + Send + 'static,
     ) -> Result<()> {
-        let (last, _) = self.append_accept(entries)?;
+        let last = self.append_accept(entries, Leader::Flusher)?.last;
         let mut st = self.lock();
         let log = st.log.as_ref().ok_or(Error::Closed)?;
         if log.durable_index() >= last {
@@ -176,23 +193,27 @@ impl Store {
         Ok(())
     }
 
-    fn strategy(&self) -> Result<Strategy> {
-        self.with_log(|log| Ok(log.config().strategy))
-    }
-
-    /// Accepts entries; returns the last index and the truncation epoch of the acceptance.
-    /// Never syncs on the caller's thread: it wakes the flusher when the append changed what
-    /// the flusher must do (the first entry owed, or a sync now due). A blocking DiskFirst
-    /// [`Store::append`] leads the sync itself from its wait.
-    fn append_accept(&self, entries: &[Entry]) -> Result<(u64, u64)> {
+    /// Accepts entries. Never syncs on the caller's thread. It wakes the flusher when the
+    /// append changed what the flusher must do (the first entry owed, or a sync now due),
+    /// except for a blocking DiskFirst [`Store::append`] (`Leader::Caller`): that caller leads
+    /// the sync itself from its wait, and waking a second thread to race it for the same
+    /// fsync would only add a context switch to the latency of every append.
+    fn append_accept(&self, entries: &[Entry], leader: Leader) -> Result<Accepted> {
         let mut st = self.lock();
         loop {
             let log = st.log.as_mut().ok_or(Error::Closed)?;
             let was_idle = log.is_fully_durable();
             match log.append_nosync(entries) {
                 Ok(()) => {
-                    let accepted = (log.last_index(), log.truncation_epoch());
-                    let wake = was_idle || log.sync_due(self.shared.clock.now_ms());
+                    let strategy = log.config().strategy;
+                    let accepted = Accepted {
+                        last: log.last_index(),
+                        epoch: log.truncation_epoch(),
+                        strategy,
+                    };
+                    let caller_leads = leader == Leader::Caller && strategy == Strategy::DiskFirst;
+                    let wake =
+                        !caller_leads && (was_idle || log.sync_due(self.shared.clock.now_ms()));
                     drop(st);
                     if wake {
                         self.shared.work.notify_one();
@@ -360,7 +381,7 @@ fn lead_sync(shared: &Shared) {
         return;
     }
     let Some(log) = st.log.as_mut() else { return };
-    let prepared = match log.prepare_sync() {
+    let mut prepared = match log.prepare_sync() {
         Ok(Some(p)) => p,
         Ok(None) | Err(_) => {
             drop(st);

@@ -183,3 +183,53 @@ fn mem_first_appends_and_callbacks_never_fsync_on_the_callers_thread() {
         }
     }
 }
+
+/// A MemFirst flush writes, rotates and fsyncs without the store's lock: while one is stuck
+/// in the fsync that seals a full segment (held until the test releases it, as a slow disk
+/// would), appends, reads and callback registrations go on.
+#[test]
+fn mem_first_appends_go_on_while_a_flush_is_stuck_in_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(Strategy::MemFirst, FlushPolicy::Immediate)
+        .with_segment_size_bytes(4096)
+        .with_unflushed_bytes_max(64 << 20);
+    let s = store(&fs, dir.path(), cfg.clone());
+    s.append(&entries(1, 40, 1)).unwrap();
+    s.flush().unwrap();
+    fs.hold_syncs(true);
+    // Enough to fill the 4 KiB segment: the flush must seal it (an fsync) mid-write.
+    s.append(&entries(41, 120, 1)).unwrap();
+    while fs.counters.syncs_held_now.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now(); // until the flusher is inside the held fsync
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 121..=400 {
+                s.append(&entries(i, i, 1)).unwrap();
+                assert_eq!(s.entry(i).unwrap().unwrap().index, i);
+            }
+            s.append_with_callback(&entries(401, 401, 1), |_| {})
+                .unwrap();
+            tx.send(s.last_index().unwrap()).unwrap();
+        })
+    };
+    let done = rx.recv_timeout(std::time::Duration::from_secs(10));
+    fs.hold_syncs(false);
+    assert_eq!(
+        done,
+        Ok(401),
+        "appends blocked behind a flush stuck in fsync"
+    );
+    worker.join().unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.durable_index().unwrap(), 401);
+    drop(s);
+    let s = store(&fs, dir.path(), cfg);
+    assert_eq!(
+        s.entries(1, 402, 1000, u64::MAX).unwrap(),
+        entries(1, 401, 1)
+    );
+}

@@ -25,6 +25,8 @@ pub struct Counters {
     pub bytes_read: AtomicU64,
     pub reads: AtomicU64,
     pub syncs: AtomicU64,
+    /// `sync_data` calls blocked right now by `hold_syncs`.
+    pub syncs_held_now: AtomicU64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,8 +87,12 @@ impl FsFile for TestFile {
     fn sync_data(&self) -> io::Result<()> {
         let (lock, cv) = &*self.hold_syncs;
         let mut held = lock.lock().unwrap();
-        while *held {
-            held = cv.wait(held).unwrap();
+        if *held {
+            self.counters.syncs_held_now.fetch_add(1, Ordering::SeqCst);
+            while *held {
+                held = cv.wait(held).unwrap();
+            }
+            self.counters.syncs_held_now.fetch_sub(1, Ordering::SeqCst);
         }
         drop(held);
         self.counters.syncs.fetch_add(1, Ordering::SeqCst);
