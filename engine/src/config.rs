@@ -51,6 +51,10 @@ pub struct Config {
     /// allocate for.
     pub payload_size_max_bytes: u32,
     pub recovery: RecoveryMode,
+    /// MemFirst open: parse segments on a second thread, overlapping the reads, once the
+    /// segments before the last span at least this many bytes (`segment_size_bytes` times
+    /// their count). Below it, the thread would cost more than it saves.
+    pub preload_worker_min_bytes: u64,
     /// Deliberate bugs for the harness's own tests; honoured only with the `canary` feature.
     pub canaries: CanarySet,
 }
@@ -66,6 +70,7 @@ impl Config {
             unflushed_bytes_max: 64 << 20,
             payload_size_max_bytes: 16 << 20,
             recovery: RecoveryMode::Strict,
+            preload_worker_min_bytes: 8 << 20,
             canaries: CanarySet::default(),
         }
     }
@@ -92,6 +97,10 @@ impl Config {
     }
     pub fn with_recovery(mut self, v: RecoveryMode) -> Self {
         self.recovery = v;
+        self
+    }
+    pub fn with_preload_worker_min_bytes(mut self, v: u64) -> Self {
+        self.preload_worker_min_bytes = v;
         self
     }
     pub fn with_canary(mut self, c: Canary) -> Self {

@@ -14,6 +14,8 @@ pub mod log;
 mod meta;
 #[cfg(feature = "openraft")]
 pub mod openraft;
+mod preload;
+mod read_buf;
 mod record;
 mod recovery;
 mod segments;
@@ -32,7 +34,7 @@ pub use error::{Error, Result};
 pub use fs::{DirLock, Fs, FsFile};
 pub use log::{Log, LogStats, PreparedSync};
 pub use std_fs::StdFs;
-pub use store::Store;
+pub use store::{Appended, Store};
 pub use system_clock::SystemClock;
 #[cfg(feature = "async")]
 pub use system_clock::TaskClock;

@@ -30,7 +30,6 @@ use crate::types::{Entry, LogId};
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     pub offsets: Vec<u64>,
-    pub entries: Vec<Entry>,
     pub next_index: u64,
     pub last_term: u64,
     /// Offset just past the last good record.
@@ -51,9 +50,17 @@ pub(crate) fn scan_records(
     scan(buf, None, first_index, prev_term, payload_max, skip_crc)
 }
 
-fn scan(
+/// Where [`scan`] puts the entries it finds: `into`, those above `above`, their payloads
+/// slices of `buf` (no copy).
+pub(crate) struct Collect<'a> {
+    pub buf: &'a Bytes,
+    pub into: &'a mut Vec<Entry>,
+    pub above: u64,
+}
+
+pub(crate) fn scan(
     buf: &[u8],
-    collect: Option<&Bytes>,
+    mut collect: Option<Collect<'_>>,
     first_index: u64,
     prev_term: u64,
     payload_max: u32,
@@ -78,12 +85,12 @@ fn scan(
         match rec {
             Ok(rec) => {
                 s.offsets.push(pos as u64);
-                if let Some(bytes) = collect {
+                if let Some(c) = collect.as_mut().filter(|c| rec.index > c.above) {
                     let start = pos + rec.size - rec.payload.len();
-                    s.entries.push(Entry {
+                    c.into.push(Entry {
                         index: rec.index,
                         term: rec.term,
-                        payload: bytes.slice(start..start + rec.payload.len()),
+                        payload: c.buf.slice(start..start + rec.payload.len()),
                     });
                 }
                 s.next_index += 1;
@@ -157,24 +164,23 @@ pub(crate) fn recover(
     let mut tail_entries = Vec::new();
     while let Some((&first, _)) = segs.segments.last_key_value() {
         let seg = segs.segments.get_mut(&first).expect("segment");
-        let buf = Bytes::from(read_whole(&*fs, seg, len_max)?);
+        let buf = read_whole(&*fs, seg, len_max)?;
         let header_problem = check_header(&buf, seg)?.err();
         let (anomaly, expected, scanned) = match header_problem {
             Some(reason) => (Some((0, reason)), first, None),
             None => {
-                let s = scan(
-                    &buf,
-                    load_all.then_some(&buf),
-                    first,
-                    0,
-                    payload_max,
-                    skip_crc,
-                );
+                tail_entries.clear();
+                let collect = load_all.then_some(Collect {
+                    buf: &buf,
+                    into: &mut tail_entries,
+                    above: boundary,
+                });
+                let s = scan(&buf, collect, first, 0, payload_max, skip_crc);
                 // Zeros from the end of the records to the end of the file are the space
                 // rotation preallocated: the clean end of the data, not a tear.
                 let anomaly = s
                     .anomaly
-                    .filter(|(offset, _)| buf[*offset as usize..].iter().any(|b| *b != 0));
+                    .filter(|(offset, _)| !all_zero(&buf[*offset as usize..]));
                 (anomaly, s.next_index, Some(s))
             }
         };
@@ -210,7 +216,6 @@ pub(crate) fn recover(
         seg.offsets = Some(s.offsets);
         segs.next_index = s.next_index;
         last = Some(LogId::new(s.last_term, s.next_index - 1));
-        tail_entries = s.entries;
         break;
     }
     if segs.segments.is_empty() {
@@ -230,7 +235,13 @@ pub(crate) fn recover(
         }
     }
     let entries = if load_all {
-        Some(load_older(&mut segs, boundary, tail_entries, tolerant)?)
+        Some(crate::preload::load_older(
+            &mut segs,
+            boundary,
+            tail_entries,
+            tolerant,
+            cfg.preload_worker_min_bytes,
+        )?)
     } else {
         None
     };
@@ -256,81 +267,24 @@ pub(crate) fn recover(
     })
 }
 
-fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
+pub(crate) fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
     fs.sync_dir(dir).map_err(|e| Error::io("sync_dir", dir, e))
 }
 
-/// MemFirst: reads every segment before the last strictly, in order, and returns every entry
-/// above `boundary`, the last segment's `tail` included.
-fn load_older(
-    segs: &mut SegmentLog,
-    boundary: u64,
-    mut tail: Vec<Entry>,
-    tolerant: bool,
-) -> Result<VecDeque<Entry>> {
-    let firsts: Vec<u64> = segs.segments.keys().copied().collect();
-    let mut out = VecDeque::new();
-    let mut prev_term = 0;
-    for (i, &first) in firsts.iter().enumerate() {
-        let is_last = i + 1 == firsts.len();
-        let entries = if is_last {
-            std::mem::take(&mut tail)
-        } else {
-            let fs = segs.fs.clone();
-            let len_max = segs.segment_len_max();
-            let (payload_max, skip_crc) = (
-                segs.payload_size_max_bytes,
-                segs.canaries.on(Canary::SkipChecksum),
-            );
-            let seg = segs.segments.get_mut(&first).expect("segment");
-            let buf = Bytes::from(read_whole(&*fs, seg, len_max)?);
-            let problem = match check_header(&buf, seg)? {
-                Err(reason) => Some((0, reason)),
-                Ok(()) => None,
-            };
-            let s = match problem {
-                Some(p) => Scan {
-                    anomaly: Some(p),
-                    next_index: first,
-                    ..Scan::default()
-                },
-                None => scan(&buf, Some(&buf), first, prev_term, payload_max, skip_crc),
-            };
-            let anomaly = s.anomaly.or_else(|| {
-                (s.next_index != firsts[i + 1])
-                    .then_some((s.end, "segment ends before the next one starts"))
-            });
-            if let Some((offset, reason)) = anomaly {
-                if !tolerant {
-                    return Err(Error::corruption(&seg.path, offset, reason));
-                }
-                tracing::warn!(path = %seg.path.display(), offset, reason, "recovery cuts corruption");
-                cut_after(segs, first, s.end, s.next_index)?;
-                out.extend(s.entries.into_iter().filter(|e| e.index > boundary));
-                return Ok(out);
-            }
-            seg.len_bytes = s.end;
-            seg.offsets = Some(s.offsets);
-            s.entries
-        };
-        if let Some(e) = entries.first() {
-            if e.term < prev_term && !tolerant {
-                let path = &segs.segments[&first].path;
-                return Err(Error::corruption(
-                    path,
-                    SEGMENT_HEADER_LEN,
-                    "term decreases across segments",
-                ));
-            }
-        }
-        prev_term = entries.last().map_or(prev_term, |e| e.term);
-        out.extend(entries.into_iter().filter(|e| e.index > boundary));
-    }
-    Ok(out)
+/// Whether `buf` holds only zeros. Written to vectorize: a DiskFirst open checks the last
+/// segment's preallocated tail with it, up to `segment_size_bytes`.
+pub(crate) fn all_zero(buf: &[u8]) -> bool {
+    buf.chunks(4096)
+        .all(|c| c.iter().fold(0u8, |acc, b| acc | b) == 0)
 }
 
 /// Tolerant recovery: keeps segment `first` up to `end` and removes every later segment.
-fn cut_after(segs: &mut SegmentLog, first: u64, end: u64, next_index: u64) -> Result<()> {
+pub(crate) fn cut_after(
+    segs: &mut SegmentLog,
+    first: u64,
+    end: u64,
+    next_index: u64,
+) -> Result<()> {
     let later: Vec<u64> = segs.segments.range(first + 1..).map(|(k, _)| *k).collect();
     for k in later {
         let seg = segs.segments.remove(&k).expect("listed");

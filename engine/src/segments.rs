@@ -18,6 +18,7 @@ use bytes::Bytes;
 use crate::canary::{Canary, CanarySet};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile};
+use crate::read_buf::ReadBuf;
 use crate::record::{self, HeaderCheck, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
@@ -421,7 +422,7 @@ impl SegmentLog {
 }
 
 /// Reads a whole segment file, refusing one longer than any segment this store can write.
-pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result<Bytes> {
     let file = seg.file(fs)?;
     let len = file.len().map_err(|e| Error::io("len", &seg.path, e))?;
     if len > len_max {
@@ -431,12 +432,11 @@ pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result
             "segment longer than any segment this store writes",
         ));
     }
-    let mut buf = vec![0u8; len as usize];
+    let mut buf = ReadBuf::zeroed(len as usize);
     let n = file
-        .read_at(&mut buf, 0)
+        .read_at(buf.as_mut_slice(), 0)
         .map_err(|e| Error::io("read", &seg.path, e))?;
-    buf.truncate(n);
-    Ok(buf)
+    Ok(buf.freeze(n))
 }
 
 /// What a segment header check means for recovery.

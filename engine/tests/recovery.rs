@@ -311,3 +311,64 @@ fn metadata_survives_one_damaged_slot_and_refuses_two() {
         Err(Error::Corruption { .. })
     ));
 }
+
+/// MemFirst's preload parses on the opening thread or on a worker (past
+/// `preload_worker_min_bytes`); both must reach the same verdict on every segment: a clean
+/// log loads whole, a flipped byte in any older segment is reported there (strict) or cut
+/// there (tolerant), and nothing after the damage is kept.
+#[test]
+fn preload_on_a_worker_or_inline_reaches_the_same_verdicts() {
+    let base = immediate(Strategy::MemFirst).with_segment_size_bytes(4096);
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), &base).unwrap();
+    log.append(&entries(1, 400, 1)).unwrap();
+    log.close().unwrap();
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 5, "the log spans several segments");
+    let pristine: Vec<Vec<u8>> = segs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let first_index = |p: &Path| -> u64 {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        name.trim_start_matches("seg-")
+            .trim_end_matches(".log")
+            .parse()
+            .unwrap()
+    };
+    let restore = || {
+        for (p, b) in segs.iter().zip(&pristine) {
+            std::fs::write(p, b).unwrap();
+        }
+    };
+    for (mode, min_bytes) in [("worker", 0), ("inline", u64::MAX)] {
+        let cfg = base.clone().with_preload_worker_min_bytes(min_bytes);
+        restore();
+        let mut log = open(dir.path(), &cfg).unwrap();
+        assert_eq!(
+            log.entries(1, 401, 1000, u64::MAX).unwrap(),
+            entries(1, 400, 1),
+            "{mode}: a clean log loads whole"
+        );
+        drop(log);
+        for victim in [0, 1, segs.len() - 2] {
+            restore();
+            let mut bytes = pristine[victim].clone();
+            bytes[50] ^= 1; // inside the first record, after the 32-byte header
+            std::fs::write(&segs[victim], bytes).unwrap();
+            match open(dir.path(), &cfg) {
+                Err(Error::Corruption { path, .. }) => {
+                    assert_eq!(path, segs[victim], "{mode}: victim {victim}")
+                }
+                other => panic!("{mode} victim {victim}: expected corruption, got {other:?}"),
+            }
+            let tolerant = cfg.clone().with_recovery(RecoveryMode::TruncateCorrupt);
+            let mut log = open(dir.path(), &tolerant).unwrap();
+            let kept = first_index(&segs[victim]) - 1;
+            assert_eq!(log.last_index(), kept, "{mode}: victim {victim} cut there");
+            assert_eq!(
+                log.entries(1, kept + 1, 1000, u64::MAX).unwrap(),
+                entries(1, kept, 1),
+                "{mode}: victim {victim}"
+            );
+            drop(log);
+        }
+    }
+}
