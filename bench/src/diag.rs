@@ -397,7 +397,12 @@ pub fn targets(opts: &Opts) -> Res<()> {
             ],
         ),
     ];
+    // `LOGBOOK_TARGET_CASE=64` re-measures only the cases whose label contains "64".
+    let only = std::env::var("LOGBOOK_TARGET_CASE").unwrap_or_default();
     for (label, size, n, writers, systems) in cases {
+        if !label.contains(only.as_str()) {
+            continue;
+        }
         println!("== targets: {label}, {rounds} interleaved rounds of {time:?} per system");
         let p = payload(size);
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];

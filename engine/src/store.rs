@@ -35,7 +35,20 @@ enum Leader {
     Flusher,
 }
 
+/// Entries accepted by [`Store::append_deferred`], to pass to [`Store::wait`].
+#[derive(Debug)]
+#[must_use = "an append is acknowledged only once `Store::wait` returns"]
+pub struct Appended(Accepted);
+
+impl Appended {
+    /// The index of the last entry accepted.
+    pub fn last_index(&self) -> u64 {
+        self.0.last
+    }
+}
+
 /// What [`Store::append_accept`] accepted.
+#[derive(Debug)]
 struct Accepted {
     last: u64,
     /// The truncation epoch at acceptance (see [`Log::truncated_since`]).
@@ -49,6 +62,12 @@ struct State {
     syncing: bool,
     shutdown: bool,
     callbacks: Vec<(u64, CallbackBox)>,
+    /// Threads parked in [`Store::wait_until_durable`], keyed by (last index, waiter id).
+    /// A finished sync unparks exactly those it made durable, and the next one in line to
+    /// lead: with dozens of writers, waking all of them on every fsync cost more CPU than
+    /// the appends themselves.
+    waiters: std::collections::BTreeMap<(u64, u64), std::thread::Thread>,
+    waiter_ids: u64,
 }
 
 struct CallbackBox(Callback);
@@ -96,6 +115,8 @@ impl Store {
                 syncing: false,
                 shutdown: false,
                 callbacks: Vec::new(),
+                waiters: std::collections::BTreeMap::new(),
+                waiter_ids: 0,
             }),
             changed: Condvar::new(),
             work: Condvar::new(),
@@ -130,11 +151,29 @@ impl Store {
     /// If another thread truncates these entries before they are durable, a DiskFirst append
     /// returns [`Error::Truncated`]: they will never be durable.
     pub fn append(&self, entries: &[Entry]) -> Result<u64> {
+        let appended = self.append_deferred(entries)?;
+        self.wait(appended)
+    }
+
+    /// The first half of [`Store::append`]: accepts `entries` and returns at once. Pass the
+    /// result to [`Store::wait`] for the second half. For a caller that orders its appends
+    /// under a lock of its own (a Raft node's sequencer) but must not hold that lock through
+    /// the fsync: appenders then share fsyncs (group commit), and the waiting thread leads
+    /// the fsync itself, with no hand-off to another thread and back.
+    pub fn append_deferred(&self, entries: &[Entry]) -> Result<Appended> {
         let accepted = self.append_accept(entries, Leader::Caller)?;
-        if accepted.strategy == Strategy::DiskFirst {
-            self.wait_until_durable(accepted.last, Some(accepted.epoch))?;
+        Ok(Appended(accepted))
+    }
+
+    /// The second half of [`Store::append`]: DiskFirst waits until the entries are durable
+    /// (or fails with [`Error::Truncated`] if a truncation removed them first); MemFirst
+    /// returns at once. Returns the index of the last entry.
+    pub fn wait(&self, appended: Appended) -> Result<u64> {
+        let a = appended.0;
+        if a.strategy == Strategy::DiskFirst {
+            self.wait_until_durable(a.last, Some(a.epoch))?;
         }
-        Ok(accepted.last)
+        Ok(a.last)
     }
 
     /// Waits until `durable_index() >= last`, leading syncs when due. With `accepted_at`
@@ -142,7 +181,10 @@ impl Store {
     /// with [`Error::Truncated`] once a truncation removes them.
     fn wait_until_durable(&self, last: u64, accepted_at: Option<u64>) -> Result<()> {
         let mut st = self.lock();
+        st.waiter_ids += 1;
+        let key = (last, st.waiter_ids);
         loop {
+            st.waiters.remove(&key);
             let log = st.log.as_ref().ok_or(Error::Closed)?;
             if let Some(from) = accepted_at.and_then(|epoch| log.truncated_since(epoch, last)) {
                 return Err(Error::Truncated { index: last, from });
@@ -165,12 +207,12 @@ impl Store {
             let wait_ms = log
                 .next_deadline_ms()
                 .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, wait_duration(wait_ms))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            // Registered under the lock, so an unpark cannot slip in before we park (and an
+            // unpark that comes first makes the park return at once).
+            st.waiters.insert(key, std::thread::current());
+            drop(st);
+            std::thread::park_timeout(wait_duration(wait_ms));
+            st = self.lock();
         }
     }
 
@@ -337,7 +379,9 @@ impl Store {
         }
         let log = st.log.as_mut().ok_or(Error::Closed)?;
         let r = f(log);
+        let woken = take_waiters(&mut st, Wake::All);
         drop(st);
+        unpark(woken);
         self.shared.changed.notify_all();
         r
     }
@@ -356,7 +400,11 @@ impl Store {
         let log = {
             let mut st = self.lock();
             st.shutdown = true;
-            st.log.take()
+            let log = st.log.take();
+            let woken = take_waiters(&mut st, Wake::All);
+            drop(st);
+            unpark(woken);
+            log
         };
         self.shared.work.notify_all();
         self.shared.changed.notify_all();
@@ -384,7 +432,9 @@ fn lead_sync(shared: &Shared) {
     let mut prepared = match log.prepare_sync() {
         Ok(Some(p)) => p,
         Ok(None) | Err(_) => {
+            let woken = take_waiters(&mut st, Wake::Done);
             drop(st);
+            unpark(woken);
             fire_callbacks(shared);
             shared.changed.notify_all();
             return;
@@ -398,9 +448,57 @@ fn lead_sync(shared: &Shared) {
     if let Some(log) = st.log.as_mut() {
         let _ = log.complete_sync(prepared, result);
     }
+    let woken = take_waiters(&mut st, Wake::Done);
     drop(st);
+    unpark(woken);
     fire_callbacks(shared);
     shared.changed.notify_all();
+}
+
+/// Which parked waiters to wake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// After a sync: those it made durable, and the next in line if more is owed. All of
+    /// them if the log is poisoned or closed.
+    Done,
+    /// Everyone: a truncation or a shutdown changed what they wait for.
+    All,
+}
+
+/// Takes the waiters to wake from `st`. Unpark them once the lock is dropped: a thread woken
+/// under it would only block again on the lock, and each unpark is a syscall that would hold
+/// every appender up.
+#[must_use = "the waiters taken must be unparked"]
+fn take_waiters(st: &mut State, wake: Wake) -> Vec<std::thread::Thread> {
+    let (durable, owed, failed) = match st.log.as_ref() {
+        Some(log) => (
+            log.durable_index(),
+            !log.is_fully_durable(),
+            log.poisoned().is_some(),
+        ),
+        None => (0, false, true),
+    };
+    if wake == Wake::All || failed {
+        return std::mem::take(&mut st.waiters).into_values().collect();
+    }
+    let still_waiting = st.waiters.split_off(&(durable + 1, 0));
+    let done = std::mem::replace(&mut st.waiters, still_waiting);
+    let mut wake = Vec::with_capacity(done.len() + 1);
+    // The next leader first: the fsync it starts is what everyone else waits for, and a
+    // thread woken first is scheduled first.
+    if owed {
+        if let Some((_, next_leader)) = st.waiters.first_key_value() {
+            wake.push(next_leader.clone());
+        }
+    }
+    wake.extend(done.into_values());
+    wake
+}
+
+fn unpark(threads: Vec<std::thread::Thread>) {
+    for t in threads {
+        t.unpark();
+    }
 }
 
 fn fire_callbacks(shared: &Shared) {

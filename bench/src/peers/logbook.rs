@@ -7,7 +7,7 @@
 //! log store (openraft's `append(entries, callback)`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use logbook::{Config, Entry, FlushPolicy, LogId, Store, Strategy};
@@ -72,29 +72,6 @@ impl Variant {
 }
 
 /// A one-shot completion the callback of `append_with_callback` fills in.
-#[derive(Default)]
-struct Done {
-    result: Mutex<Option<Result<u64, String>>>,
-    cv: Condvar,
-}
-
-impl Done {
-    fn set(&self, r: logbook::Result<u64>) {
-        *self.result.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
-        self.cv.notify_all();
-    }
-
-    fn wait(&self) -> Res<u64> {
-        let mut g = self.result.lock().unwrap();
-        loop {
-            if let Some(r) = g.take() {
-                return r.map_err(Into::into);
-            }
-            g = self.cv.wait(g).unwrap();
-        }
-    }
-}
-
 pub struct LogbookTarget {
     store: Arc<Store>,
     /// The sequencer: the next index to hand out.
@@ -132,18 +109,23 @@ impl WriteTarget for LogbookTarget {
         // Build the batch outside the sequencer; only the indexes are set under it.
         let mut entries: Vec<Entry> = (0..n).map(|_| Entry::new(0, 1, payload.clone())).collect();
         if sync {
-            let done = Arc::new(Done::default());
-            {
+            // Accept under the sequencer, wait outside it: concurrent writers share fsyncs,
+            // and the waiting writer leads the fsync itself, as raft-engine's writers do.
+            let appended = {
                 let mut next = self.next.lock().unwrap();
                 for (i, e) in entries.iter_mut().enumerate() {
                     e.index = *next + i as u64;
                 }
-                let d = done.clone();
-                self.store
-                    .append_with_callback(&entries, move |r| d.set(r))?;
+                let appended = self.store.append_deferred(&entries)?;
                 *next += n as u64;
+                appended
+            };
+            match self.strategy {
+                Strategy::DiskFirst => {
+                    self.store.wait(appended)?;
+                }
+                Strategy::MemFirst => self.store.wait_durable(appended.last_index())?,
             }
-            done.wait()?;
         } else {
             let mut next = self.next.lock().unwrap();
             for (i, e) in entries.iter_mut().enumerate() {
