@@ -233,3 +233,47 @@ fn mem_first_appends_go_on_while_a_flush_is_stuck_in_fsync() {
         entries(1, 401, 1)
     );
 }
+
+/// `append_deferred` + `wait` is `append` in two halves, for a caller that orders appends
+/// under its own lock: the entries are durable when `wait` returns, the waiting thread ran
+/// the fsync itself (no hand-off to the flusher and back), and a truncation before `wait`
+/// turns into `Error::Truncated`.
+#[test]
+fn a_deferred_append_is_durable_when_wait_returns_and_its_waiter_leads_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let s = store(
+        &fs,
+        dir.path(),
+        Config::new(Strategy::DiskFirst, FlushPolicy::Immediate),
+    );
+    let waiter = std::thread::Builder::new()
+        .name("raft-writer".into())
+        .spawn({
+            let s = s.clone();
+            move || {
+                for i in 1..=20 {
+                    let appended = s.append_deferred(&entries(i, i, 1)).unwrap();
+                    assert_eq!(appended.last_index(), i);
+                    assert_eq!(s.wait(appended).unwrap(), i);
+                    assert_eq!(s.durable_index().unwrap(), i, "durable when wait returns");
+                }
+            }
+        })
+        .unwrap();
+    waiter.join().unwrap();
+    let threads = fs.counters.sync_threads.lock().unwrap().clone();
+    // The flusher may wake on its own timer and take one; the writer leads the rest.
+    let led = threads.iter().filter(|t| *t == "raft-writer").count();
+    assert!(led >= 18, "the writer led {led} of the fsyncs: {threads:?}");
+
+    let appended = s.append_deferred(&entries(21, 22, 1)).unwrap();
+    s.truncate(21).unwrap();
+    match s.wait(appended) {
+        Err(logbook::Error::Truncated {
+            index: 22,
+            from: 21,
+        }) => {}
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}

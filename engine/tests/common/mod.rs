@@ -27,6 +27,8 @@ pub struct Counters {
     pub syncs: AtomicU64,
     /// `sync_data` calls blocked right now by `hold_syncs`.
     pub syncs_held_now: AtomicU64,
+    /// The name of the thread of each `sync_data` call, in order.
+    pub sync_threads: Mutex<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -96,6 +98,8 @@ impl FsFile for TestFile {
         }
         drop(held);
         self.counters.syncs.fetch_add(1, Ordering::SeqCst);
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        self.counters.sync_threads.lock().unwrap().push(name);
         if self.inject.lock().unwrap().eio_on_sync {
             return Err(io::Error::from_raw_os_error(5));
         }
