@@ -117,8 +117,19 @@ pub(crate) struct SegmentLog {
     pub next_index: u64,
     dirty: BTreeSet<u64>,
     dir_dirty: bool,
-    encode_buf: Vec<u8>,
+    /// Records encoded for the last segment at `pending_at` but not yet written: appends
+    /// between two syncs are written with one `write_at` when the sync is taken. Under a
+    /// threaded front an appender then holds the lock for a copy, not a syscall.
+    ///
+    /// Invariant: empty, or `pending_at + pending.len()` is the last segment's `len_bytes`
+    /// and that segment's offsets already index the pending records. Everything that reads,
+    /// cuts, seals or syncs a segment writes it out first ([`SegmentLog::write_pending`]).
+    pending: Vec<u8>,
+    pending_at: u64,
 }
+
+/// Pending bytes past which a write goes out at once instead of waiting for the sync.
+const PENDING_BYTES_MAX: usize = 1 << 20;
 
 impl SegmentLog {
     pub fn new(
@@ -138,7 +149,8 @@ impl SegmentLog {
             next_index,
             dirty: BTreeSet::new(),
             dir_dirty: false,
-            encode_buf: Vec::new(),
+            pending: Vec::new(),
+            pending_at: 0,
         }
     }
 
@@ -155,7 +167,8 @@ impl SegmentLog {
     }
 
     /// Appends records for `entries` (which must start at `next_index`), rotating segments
-    /// at `segment_size_bytes`. The writes are pending until a [`SyncJob`] runs.
+    /// at `segment_size_bytes`. The records are encoded now and written (pending until a
+    /// [`SyncJob`] runs) by the next [`SegmentLog::take_sync_job`] at the latest.
     pub fn write(&mut self, entries: &[Entry], durable_hint: u64) -> Result<()> {
         debug_assert!(entries.first().is_none_or(|e| e.index == self.next_index));
         let mut i = 0;
@@ -172,23 +185,26 @@ impl SegmentLog {
             let (&first, seg) = self.segments.last_key_value().expect("rotated");
             let start = seg.len_bytes;
             let room = self.segment_size_bytes.saturating_sub(start) as usize;
-            let mut buf = std::mem::take(&mut self.encode_buf);
-            buf.clear();
+            let buf = &mut self.pending;
+            if buf.is_empty() {
+                self.pending_at = start;
+            }
+            debug_assert_eq!(self.pending_at + buf.len() as u64, start);
+            let chunk_at = buf.len();
             let seg = self.segments.get_mut(&first).expect("active segment");
             let offsets = seg.offsets.get_or_insert_with(Vec::new);
-            while i < entries.len() && (buf.is_empty() || buf.len() < room) {
+            while i < entries.len() && (buf.len() == chunk_at || buf.len() - chunk_at < room) {
                 let e = &entries[i];
                 debug_assert_eq!(e.index, first + offsets.len() as u64);
-                offsets.push(start + buf.len() as u64);
-                record::encode_record(&mut buf, e.index, e.term, durable_hint, &e.payload);
+                offsets.push(start + (buf.len() - chunk_at) as u64);
+                record::encode_record(buf, e.index, e.term, durable_hint, &e.payload);
                 i += 1;
             }
-            let file = seg.file(&*self.fs)?;
-            let result = file.write_at(&buf, start);
-            seg.len_bytes = start + buf.len() as u64;
-            self.encode_buf = buf;
-            result.map_err(|e| Error::io("write", &seg.path, e))?;
+            seg.len_bytes = start + (buf.len() - chunk_at) as u64;
             self.dirty.insert(first);
+            if self.pending.len() >= PENDING_BYTES_MAX {
+                self.write_pending()?;
+            }
         }
         if let Some(last) = entries.last() {
             self.next_index = last.index + 1;
@@ -196,9 +212,28 @@ impl SegmentLog {
         Ok(())
     }
 
+    /// Writes the pending records out (not durable until a [`SyncJob`] runs).
+    pub fn write_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (_, seg) = self
+            .segments
+            .iter_mut()
+            .next_back()
+            .expect("pending has a segment");
+        debug_assert_eq!(self.pending_at + self.pending.len() as u64, seg.len_bytes);
+        let file = seg.file(&*self.fs)?;
+        let result = file.write_at(&self.pending, self.pending_at);
+        // Written or not, the bytes are gone from here: a failed write poisons the log.
+        self.pending.clear();
+        result.map_err(|e| Error::io("write", &seg.path, e))
+    }
+
     /// Starts a new segment at `first_index`, after sealing the current one: its data *and*
     /// its directory entry durable, so no crash can keep the new segment and lose the old.
     fn rotate(&mut self, first_index: u64) -> Result<()> {
+        self.write_pending()?;
         if let Some(&first) = self.segments.keys().next_back() {
             let seg = self.segments.get_mut(&first).expect("segment");
             let file = seg.file(&*self.fs)?;
@@ -241,6 +276,7 @@ impl SegmentLog {
 
     /// Takes the fsyncs owed for everything written so far.
     pub fn take_sync_job(&mut self) -> Result<SyncJob> {
+        self.write_pending()?;
         let mut job = SyncJob::default();
         for first in std::mem::take(&mut self.dirty) {
             if let Some(seg) = self.segments.get_mut(&first) {
@@ -261,6 +297,7 @@ impl SegmentLog {
         if from >= self.next_index {
             return Ok(());
         }
+        self.write_pending()?;
         let durable = !self.canaries.on(Canary::TruncateNotDurable);
         // Index the segment holding `from` while its successor still bounds it.
         let containing = self.segments.range(..from).next_back().map(|(k, _)| *k);
@@ -308,6 +345,7 @@ impl SegmentLog {
     /// Removes the segments whose every entry is at or below `boundary`. Call only once the
     /// boundary is durable. Removing every segment restarts the log at `boundary + 1`.
     pub fn remove_upto(&mut self, boundary: u64) -> Result<()> {
+        self.write_pending()?;
         let doomed: Vec<u64> = self
             .segments
             .keys()
@@ -331,6 +369,7 @@ impl SegmentLog {
     /// Builds the offset index of a segment by scanning it; any damage is corruption,
     /// because only the last segment may have a torn tail and recovery already cut it.
     pub fn load_offsets(&mut self, first: u64) -> Result<()> {
+        self.write_pending()?;
         if self
             .segments
             .get(&first)
@@ -371,7 +410,7 @@ impl SegmentLog {
         let Some((&first, _)) = self.segments.range(..=from).next_back() else {
             return Ok(Vec::new());
         };
-        self.load_offsets(first)?;
+        self.load_offsets(first)?; // writes the pending records out first
         let skip_crc = self.canaries.on(Canary::SkipChecksum);
         let payload_max = self.payload_size_max_bytes;
         let fs = self.fs.clone();
