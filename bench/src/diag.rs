@@ -377,6 +377,7 @@ pub fn targets(opts: &Opts) -> Res<()> {
                 lb(3),
                 Sys::RaftEngine,
                 Sys::Floor(Mode::Append),
+                Sys::Floor(Mode::Overwrite),
                 Sys::Floor(Mode::Fallocate),
             ],
         ),
@@ -403,6 +404,12 @@ pub fn targets(opts: &Opts) -> Res<()> {
         if !label.contains(only.as_str()) {
             continue;
         }
+        // `LOGBOOK_TARGET_SYS=raft` keeps only the systems whose name contains "raft".
+        let sys_only = std::env::var("LOGBOOK_TARGET_SYS").unwrap_or_default();
+        let systems: Vec<Sys> = systems
+            .into_iter()
+            .filter(|s| s.name().contains(sys_only.as_str()))
+            .collect();
         println!("== targets: {label}, {rounds} interleaved rounds of {time:?} per system");
         let p = payload(size);
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];

@@ -68,6 +68,9 @@ struct State {
     /// the appends themselves.
     waiters: std::collections::BTreeMap<(u64, u64), std::thread::Thread>,
     waiter_ids: u64,
+    /// Released waiters a pipelining leader left for the first of them to wake (see
+    /// [`lead_sync`]): any thread that takes the lock in a wait relays them.
+    relay: Vec<std::thread::Thread>,
 }
 
 struct CallbackBox(Callback);
@@ -117,6 +120,7 @@ impl Store {
                 callbacks: Vec::new(),
                 waiters: std::collections::BTreeMap::new(),
                 waiter_ids: 0,
+                relay: Vec::new(),
             }),
             changed: Condvar::new(),
             work: Condvar::new(),
@@ -185,35 +189,48 @@ impl Store {
         let key = (last, st.waiter_ids);
         loop {
             st.waiters.remove(&key);
-            let log = st.log.as_ref().ok_or(Error::Closed)?;
-            if let Some(from) = accepted_at.and_then(|epoch| log.truncated_since(epoch, last)) {
-                return Err(Error::Truncated { index: last, from });
+            let relay = std::mem::take(&mut st.relay);
+            let step = self.wait_step(&st, last, accepted_at);
+            if let Step::Park { .. } = step {
+                // Registered under the lock, so an unpark cannot slip in before we park (and
+                // an unpark that comes first makes the park return at once).
+                st.waiters.insert(key, std::thread::current());
             }
-            if log.durable_index() >= last {
-                return Ok(());
-            }
-            if let Some(cause) = log.poisoned() {
-                return Err(Error::Poisoned {
-                    cause: cause.to_string(),
-                });
-            }
-            let now = self.shared.clock.now_ms();
-            if !st.syncing && log.sync_due(now) {
-                drop(st);
-                lead_sync(&self.shared);
-                st = self.lock();
-                continue;
-            }
-            let wait_ms = log
-                .next_deadline_ms()
-                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
-            // Registered under the lock, so an unpark cannot slip in before we park (and an
-            // unpark that comes first makes the park return at once).
-            st.waiters.insert(key, std::thread::current());
             drop(st);
-            std::thread::park_timeout(wait_duration(wait_ms));
+            unpark(relay);
+            match step {
+                Step::Return(r) => return r,
+                Step::Lead => lead_sync(&self.shared),
+                Step::Park { wait_ms } => std::thread::park_timeout(wait_duration(wait_ms)),
+            }
             st = self.lock();
         }
+    }
+
+    /// What a durability waiter does next, decided under the lock.
+    fn wait_step(&self, st: &State, last: u64, accepted_at: Option<u64>) -> Step {
+        let Some(log) = st.log.as_ref() else {
+            return Step::Return(Err(Error::Closed));
+        };
+        if let Some(from) = accepted_at.and_then(|epoch| log.truncated_since(epoch, last)) {
+            return Step::Return(Err(Error::Truncated { index: last, from }));
+        }
+        if log.durable_index() >= last {
+            return Step::Return(Ok(()));
+        }
+        if let Some(cause) = log.poisoned() {
+            return Step::Return(Err(Error::Poisoned {
+                cause: cause.to_string(),
+            }));
+        }
+        let now = self.shared.clock.now_ms();
+        if !st.syncing && log.sync_due(now) {
+            return Step::Lead;
+        }
+        let wait_ms = log
+            .next_deadline_ms()
+            .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
+        Step::Park { wait_ms }
     }
 
     /// Appends and returns at once; `callback` runs (on the syncing thread) with the last
@@ -442,18 +459,55 @@ fn lead_sync(shared: &Shared) {
     };
     st.syncing = true;
     drop(st);
-    let result = prepared.run(&*shared.fs);
-    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    st.syncing = false;
-    if let Some(log) = st.log.as_mut() {
+    let mut rounds = 1;
+    loop {
+        let result = prepared.run(&*shared.fs);
+        let mut guard = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = &mut *guard;
+        let Some(log) = st.log.as_mut() else {
+            st.syncing = false;
+            return;
+        };
         let _ = log.complete_sync(prepared, result);
+        // The pipeline: if waiters need more, start their fsync on this thread at once,
+        // and leave the wake-ups of the released to the first of them.
+        let durable = log.durable_index();
+        let waited_for = st.waiters.keys().next_back().is_some_and(|k| k.0 > durable);
+        let next = (rounds < LEAD_ROUNDS_MAX && waited_for && log.sync_due(shared.clock.now_ms()))
+            .then(|| log.prepare_sync().ok().flatten())
+            .flatten();
+        let Some(next) = next else {
+            st.syncing = false;
+            let woken = take_waiters(st, Wake::Done);
+            drop(guard);
+            unpark(woken);
+            fire_callbacks(shared);
+            shared.changed.notify_all();
+            return;
+        };
+        let mut released = take_waiters(st, Wake::Released).into_iter();
+        let first = released.next();
+        st.relay.extend(released);
+        drop(guard);
+        if let Some(first) = first {
+            first.unpark();
+        }
+        fire_callbacks(shared);
+        shared.changed.notify_all();
+        prepared = next;
+        rounds += 1;
     }
-    let woken = take_waiters(&mut st, Wake::Done);
-    drop(st);
-    unpark(woken);
-    fire_callbacks(shared);
-    shared.changed.notify_all();
 }
+
+/// A durability waiter's next step.
+enum Step {
+    Return(Result<()>),
+    Lead,
+    Park { wait_ms: u64 },
+}
+
+/// Consecutive fsyncs one leader may run before handing leadership on.
+const LEAD_ROUNDS_MAX: u32 = 4;
 
 /// Which parked waiters to wake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,13 +517,15 @@ enum Wake {
     Done,
     /// Everyone: a truncation or a shutdown changed what they wait for.
     All,
+    /// Only those a sync made durable (the leader goes on leading).
+    Released,
 }
 
 /// Takes the waiters to wake from `st`. Unpark them once the lock is dropped: a thread woken
 /// under it would only block again on the lock, and each unpark is a syscall that would hold
 /// every appender up.
 #[must_use = "the waiters taken must be unparked"]
-fn take_waiters(st: &mut State, wake: Wake) -> Vec<std::thread::Thread> {
+fn take_waiters(st: &mut State, wake_kind: Wake) -> Vec<std::thread::Thread> {
     let (durable, owed, failed) = match st.log.as_ref() {
         Some(log) => (
             log.durable_index(),
@@ -478,15 +534,17 @@ fn take_waiters(st: &mut State, wake: Wake) -> Vec<std::thread::Thread> {
         ),
         None => (0, false, true),
     };
-    if wake == Wake::All || failed {
-        return std::mem::take(&mut st.waiters).into_values().collect();
+    if wake_kind == Wake::All || failed {
+        let mut all: Vec<_> = std::mem::take(&mut st.waiters).into_values().collect();
+        all.append(&mut st.relay);
+        return all;
     }
     let still_waiting = st.waiters.split_off(&(durable + 1, 0));
     let done = std::mem::replace(&mut st.waiters, still_waiting);
     let mut wake = Vec::with_capacity(done.len() + 1);
     // The next leader first: the fsync it starts is what everyone else waits for, and a
     // thread woken first is scheduled first.
-    if owed {
+    if owed && wake_kind == Wake::Done {
         if let Some((_, next_leader)) = st.waiters.first_key_value() {
             wake.push(next_leader.clone());
         }

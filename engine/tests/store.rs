@@ -277,3 +277,53 @@ fn a_deferred_append_is_durable_when_wait_returns_and_its_waiter_leads_the_fsync
         other => panic!("expected Truncated, got {other:?}"),
     }
 }
+
+/// Writers that order appends under a sequencer and wait outside it (`append_deferred` +
+/// `wait`) share fsyncs; a leader may run several in a row and leave the wake-ups to the
+/// writers it released. Every writer must come back, durable, under both strategies and
+/// policies.
+#[test]
+fn sequenced_writers_waiting_outside_the_sequencer_share_fsyncs_and_all_return() {
+    let policies = [
+        FlushPolicy::Immediate,
+        FlushPolicy::Batch {
+            threshold: 8,
+            interval_ms: 1,
+        },
+    ];
+    for flush in policies {
+        for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = TestFs::default();
+            let s = store(&fs, dir.path(), Config::new(strategy, flush));
+            let before = fs.counters.syncs.load(Ordering::SeqCst);
+            let sequencer = Arc::new(Mutex::new(()));
+            let (writers, per_writer) = (16, 40);
+            std::thread::scope(|scope| {
+                for _ in 0..writers {
+                    let (s, sequencer) = (s.clone(), sequencer.clone());
+                    scope.spawn(move || {
+                        for _ in 0..per_writer {
+                            let appended = {
+                                let _g = sequencer.lock().unwrap();
+                                let i = s.last_index().unwrap() + 1;
+                                s.append_deferred(&entries(i, i, 1)).unwrap()
+                            };
+                            let last = appended.last_index();
+                            s.wait(appended).unwrap();
+                            s.wait_durable(last).unwrap();
+                            assert!(s.durable_index().unwrap() >= last);
+                        }
+                    });
+                }
+            });
+            let total = (writers * per_writer) as u64;
+            let syncs = fs.counters.syncs.load(Ordering::SeqCst) - before;
+            assert_eq!(s.durable_index().unwrap(), total, "{strategy:?}/{flush:?}");
+            assert!(
+                syncs < total / 2,
+                "{strategy:?}/{flush:?}: {syncs} fsyncs for {total} appends"
+            );
+        }
+    }
+}
