@@ -15,29 +15,49 @@ fn store(fs: &TestFs, dir: &std::path::Path, cfg: Config) -> Arc<Store> {
     )
 }
 
+/// How a writer learns that its append is durable.
+#[derive(Debug, Clone, Copy)]
+enum Ack {
+    /// `append_with_callback`: the syncing thread calls back.
+    Callback,
+    /// `append_deferred` under the sequencer, `wait` outside it: the writer may lead.
+    Wait,
+}
+
 /// `writers` threads each append `per_writer` single entries; appends are ordered by a
 /// sequencer lock, but each writer waits for durability outside it, as a Raft node does.
-fn concurrent_appends(store: &Arc<Store>, writers: usize, per_writer: usize) {
+fn concurrent_appends(store: &Arc<Store>, writers: usize, per_writer: usize, ack: Ack) {
     let sequencer = Arc::new(Mutex::new(()));
     std::thread::scope(|s| {
         for _ in 0..writers {
             let (store, sequencer) = (store.clone(), sequencer.clone());
             s.spawn(move || {
                 for _ in 0..per_writer {
-                    let index = {
-                        let _g = sequencer.lock().unwrap();
-                        let i = store.last_index().unwrap() + 1;
-                        let (tx, rx) = std::sync::mpsc::channel();
-                        store
-                            .append_with_callback(&entries(i, i, 1), move |r| tx.send(r).unwrap())
-                            .unwrap();
-                        (i, rx)
+                    let sequenced = sequencer.lock().unwrap();
+                    let i = store.last_index().unwrap() + 1;
+                    let durable = match ack {
+                        Ack::Callback => {
+                            let (tx, rx) = std::sync::mpsc::channel();
+                            store
+                                .append_with_callback(&entries(i, i, 1), move |r| {
+                                    tx.send(r).unwrap()
+                                })
+                                .unwrap();
+                            drop(sequenced);
+                            rx.recv().unwrap().unwrap()
+                        }
+                        Ack::Wait => {
+                            let appended = store.append_deferred(&entries(i, i, 1)).unwrap();
+                            drop(sequenced);
+                            store.wait(appended).unwrap();
+                            store.wait_durable(i).unwrap(); // MemFirst's `wait` does not
+                            i
+                        }
                     };
-                    let durable = index.1.recv().unwrap().unwrap();
-                    assert_eq!(durable, index.0);
+                    assert_eq!(durable, i);
                     assert!(
-                        store.durable_index().unwrap() >= index.0,
-                        "callback before durability"
+                        store.durable_index().unwrap() >= i,
+                        "acknowledged before durability"
                     );
                 }
             });
@@ -58,7 +78,7 @@ fn group_commit_shares_fsyncs_between_concurrent_writers() {
     );
     let s = store(&fs, dir.path(), cfg);
     let before = fs.counters.syncs.load(Ordering::SeqCst);
-    concurrent_appends(&s, 16, 40);
+    concurrent_appends(&s, 16, 40, Ack::Callback);
     let syncs = fs.counters.syncs.load(Ordering::SeqCst) - before;
     println!("640 appends from 16 writers took {syncs} fsyncs");
     assert!(
@@ -297,26 +317,8 @@ fn sequenced_writers_waiting_outside_the_sequencer_share_fsyncs_and_all_return()
             let fs = TestFs::default();
             let s = store(&fs, dir.path(), Config::new(strategy, flush));
             let before = fs.counters.syncs.load(Ordering::SeqCst);
-            let sequencer = Arc::new(Mutex::new(()));
             let (writers, per_writer) = (16, 40);
-            std::thread::scope(|scope| {
-                for _ in 0..writers {
-                    let (s, sequencer) = (s.clone(), sequencer.clone());
-                    scope.spawn(move || {
-                        for _ in 0..per_writer {
-                            let appended = {
-                                let _g = sequencer.lock().unwrap();
-                                let i = s.last_index().unwrap() + 1;
-                                s.append_deferred(&entries(i, i, 1)).unwrap()
-                            };
-                            let last = appended.last_index();
-                            s.wait(appended).unwrap();
-                            s.wait_durable(last).unwrap();
-                            assert!(s.durable_index().unwrap() >= last);
-                        }
-                    });
-                }
-            });
+            concurrent_appends(&s, writers, per_writer, Ack::Wait);
             let total = (writers * per_writer) as u64;
             let syncs = fs.counters.syncs.load(Ordering::SeqCst) - before;
             assert_eq!(s.durable_index().unwrap(), total, "{strategy:?}/{flush:?}");
