@@ -403,6 +403,19 @@ impl Log {
         }
     }
 
+    /// Whether the policy wants a sync for the number of entries owed alone, without a
+    /// clock: `Immediate` with anything owed, `Batch` at its threshold. The interval is the
+    /// flusher's to watch; an append asks only this, so its hot path reads no clock.
+    pub fn sync_due_by_count(&self) -> bool {
+        self.sync_owed()
+            && match self.cfg.flush {
+                FlushPolicy::Immediate => true,
+                FlushPolicy::Batch { threshold, .. } => {
+                    self.last.index - self.durable_index >= threshold as u64
+                }
+            }
+    }
+
     /// When the policy next wants [`Log::poll`] to run, if anything is owed.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         if !self.sync_owed() {

@@ -271,8 +271,7 @@ impl Store {
                         strategy,
                     };
                     let caller_leads = leader == Leader::Caller && strategy == Strategy::DiskFirst;
-                    let wake =
-                        !caller_leads && (was_idle || log.sync_due(self.shared.clock.now_ms()));
+                    let wake = !caller_leads && (was_idle || log.sync_due_by_count());
                     drop(st);
                     if wake {
                         self.shared.work.notify_one();
