@@ -185,7 +185,7 @@ pub fn group_commit(opts: &Opts) -> Res<()> {
                 let cfg = Config::new(strategy, flush);
                 let dir = opts.dir.join("diag");
                 let _ = std::fs::remove_dir_all(&dir);
-                // (a) sequencer + append_with_callback, as in the table.
+                // (a) sequencer + append_deferred, wait outside it, as in the table.
                 let (fs, c) = counting();
                 let t = LogbookTarget::open_with(&dir, cfg.clone(), fs)?;
                 let (n, wall, mut lat) = run(writers, time, &|| {
@@ -193,7 +193,7 @@ pub fn group_commit(opts: &Opts) -> Res<()> {
                     Ok(1)
                 })?;
                 report(
-                    &format!("{strategy:?}/{flush:?} w={writers} sequencer+callback"),
+                    &format!("{strategy:?}/{flush:?} w={writers} sequencer+deferred"),
                     n,
                     wall,
                     &mut lat,
@@ -254,12 +254,14 @@ pub fn single_writer(opts: &Opts) -> Res<()> {
     let names = [
         "Log::append (core, fsync inline)",
         "Store::append",
-        "sequencer + append_with_callback (table)",
+        "sequencer + append_deferred/wait (table)",
+        "append_with_callback, wait for the callback",
         "floor: append+fdatasync",
     ];
+    const FLOOR: usize = 4;
     let mut lat: Vec<Samples> = names.iter().map(|_| Samples::default()).collect();
-    let mut flusher = [0u64; 3];
-    let mut syncs = [0u64; 3];
+    let mut flusher = [0u64; FLOOR];
+    let mut syncs = [0u64; FLOOR];
     for _ in 0..rounds {
         for (k, lat) in lat.iter_mut().enumerate() {
             let dir = opts.dir.join("diag");
@@ -302,6 +304,22 @@ pub fn single_writer(opts: &Opts) -> Res<()> {
                     }
                     Box::new(t).finish()?;
                 }
+                3 => {
+                    let store = open_store(&dir, cfg, fs)?;
+                    let mut next = 1;
+                    while start.elapsed() < per_round {
+                        let e = [Entry::new(next, 1, p.clone())];
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        let t0 = Instant::now();
+                        store.append_with_callback(&e, move |r| {
+                            let _ = tx.send(r);
+                        })?;
+                        rx.recv().map_err(|_| "callback dropped")??;
+                        lat.push(t0.elapsed());
+                        next += 1;
+                    }
+                    store.close()?;
+                }
                 _ => {
                     let t = FloorTarget::open(&dir, Mode::Append, 0, None)?;
                     while start.elapsed() < per_round {
@@ -312,17 +330,17 @@ pub fn single_writer(opts: &Opts) -> Res<()> {
                     Box::new(t).finish()?;
                 }
             }
-            if k < 3 {
+            if k < FLOOR {
                 flusher[k] += c.flusher_syncs.load(Ordering::Relaxed);
                 syncs[k] += c.file_syncs.load(Ordering::Relaxed);
             }
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    let floor = lat[3].clone().summary().expect("ran").p50_ns as f64;
+    let floor = lat[FLOOR].clone().summary().expect("ran").p50_ns as f64;
     for (k, name) in names.iter().enumerate() {
         let l = lat[k].summary().expect("ran");
-        let fl = if k < 3 {
+        let fl = if k < FLOOR {
             format!(
                 "fsyncs {:>5}, run by the flusher {:>5}",
                 syncs[k], flusher[k]

@@ -71,6 +71,8 @@ struct State {
     /// Released waiters a pipelining leader left for the first of them to wake (see
     /// [`lead_sync`]): any thread that takes the lock in a wait relays them.
     relay: Vec<std::thread::Thread>,
+    /// Threads waiting on `Shared::changed`; a notify with none is a wasted syscall.
+    changed_waiters: usize,
 }
 
 struct CallbackBox(Callback);
@@ -121,6 +123,7 @@ impl Store {
                 waiters: std::collections::BTreeMap::new(),
                 waiter_ids: 0,
                 relay: Vec::new(),
+                changed_waiters: 0,
             }),
             changed: Condvar::new(),
             work: Condvar::new(),
@@ -280,11 +283,7 @@ impl Store {
                 }
                 Err(Error::Backpressure { .. }) => {
                     self.shared.work.notify_one();
-                    st = self
-                        .shared
-                        .changed
-                        .wait(st)
-                        .unwrap_or_else(|p| p.into_inner());
+                    st = wait_changed(&self.shared, st);
                 }
                 Err(e) => return Err(e),
             }
@@ -313,11 +312,7 @@ impl Store {
                 return Ok(());
             }
             if st.syncing {
-                st = self
-                    .shared
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(|p| p.into_inner());
+                st = wait_changed(&self.shared, st);
             } else {
                 drop(st);
                 lead_sync(&self.shared);
@@ -387,18 +382,15 @@ impl Store {
     fn wait_idle<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
         let mut st = self.lock();
         while st.syncing {
-            st = self
-                .shared
-                .changed
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+            st = wait_changed(&self.shared, st);
         }
         let log = st.log.as_mut().ok_or(Error::Closed)?;
         let r = f(log);
         let woken = take_waiters(&mut st, Wake::All);
+        let watched = st.changed_waiters > 0;
         drop(st);
         unpark(woken);
-        self.shared.changed.notify_all();
+        notify_changed(&self.shared, watched);
         r
     }
 
@@ -449,10 +441,11 @@ fn lead_sync(shared: &Shared) {
         Ok(Some(p)) => p,
         Ok(None) | Err(_) => {
             let woken = take_waiters(&mut st, Wake::Done);
+            let watched = st.changed_waiters > 0;
             drop(st);
             unpark(woken);
             fire_callbacks(shared);
-            shared.changed.notify_all();
+            notify_changed(shared, watched);
             return;
         }
     };
@@ -478,23 +471,40 @@ fn lead_sync(shared: &Shared) {
         let Some(next) = next else {
             st.syncing = false;
             let woken = take_waiters(st, Wake::Done);
+            let watched = st.changed_waiters > 0;
             drop(guard);
             unpark(woken);
             fire_callbacks(shared);
-            shared.changed.notify_all();
+            notify_changed(shared, watched);
             return;
         };
         let mut released = take_waiters(st, Wake::Released).into_iter();
         let first = released.next();
         st.relay.extend(released);
+        let watched = st.changed_waiters > 0;
         drop(guard);
         if let Some(first) = first {
             first.unpark();
         }
         fire_callbacks(shared);
-        shared.changed.notify_all();
+        notify_changed(shared, watched);
         prepared = next;
         rounds += 1;
+    }
+}
+
+/// Waits on `changed`, counted so that notifiers can skip the syscall when nobody waits.
+fn wait_changed<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    st.changed_waiters += 1;
+    let mut st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+    st.changed_waiters -= 1;
+    st
+}
+
+/// Wakes the `changed` waiters, if `watched` (read under the lock that changed the state).
+fn notify_changed(shared: &Shared, watched: bool) {
+    if watched {
+        shared.changed.notify_all();
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! Writers share one log, as the proposals of one Raft node do. Index assignment is
 //! serialized by a sequencer lock; the append call that hands the entries over is made
-//! under it (the store must receive them in order), and the wait for durability happens
-//! outside it, through [`Store::append_with_callback`]. That is how a Raft node drives a
-//! log store (openraft's `append(entries, callback)`).
+//! under it (the store must receive them in order), through [`Store::append_deferred`], and
+//! the wait for durability happens outside it, through [`Store::wait`] (DiskFirst) or
+//! [`Store::wait_durable`] (MemFirst): the waiting writer leads the group commit itself, as
+//! a raft-engine writer does. (openraft's `append(entries, callback)` style,
+//! [`Store::append_with_callback`], adds a hand-off to the syncing thread and back; the
+//! diagnostics measure both.)
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,7 +74,6 @@ impl Variant {
     }
 }
 
-/// A one-shot completion the callback of `append_with_callback` fills in.
 pub struct LogbookTarget {
     store: Arc<Store>,
     /// The sequencer: the next index to hand out.
