@@ -149,16 +149,20 @@ fn read_hit(c: &mut Criterion) {
     g.finish();
 }
 
+const SEGMENT_BYTES: u64 = 32 << 20;
+
 fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode_100B");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));
     let p = payload();
-    // One 16 MiB segment of 100 B records, written once.
+    // One segment holding 16 MiB of 100 B records, written once. Segments are preallocated
+    // to `segment_size_bytes` and an open reads the last one whole, zeros included, so the
+    // segment size is kept near the records' (32 MiB) rather than set huge.
     let dir = tempfile::tempdir().expect("tempdir");
     let records: u64 = (16 << 20) / (12 + 32 + 100);
     {
-        let cfg = Config::new(Strategy::DiskFirst, NEVER).with_segment_size_bytes(1 << 30);
+        let cfg = Config::new(Strategy::DiskFirst, NEVER).with_segment_size_bytes(SEGMENT_BYTES);
         let mut log = open(dir.path(), cfg);
         let entries: Vec<Entry> = (1..=records).map(|i| Entry::new(i, 1, p.clone())).collect();
         for chunk in entries.chunks(4096) {
@@ -166,7 +170,7 @@ fn decode(c: &mut Criterion) {
         }
         log.close().expect("close");
     }
-    let cfg = Config::new(Strategy::DiskFirst, NEVER).with_segment_size_bytes(1 << 30);
+    let cfg = Config::new(Strategy::DiskFirst, NEVER).with_segment_size_bytes(SEGMENT_BYTES);
     g.throughput(Throughput::Elements(records));
     g.bench_function("diskfirst_open_scans_segment", |b| {
         b.iter(|| {
@@ -174,7 +178,7 @@ fn decode(c: &mut Criterion) {
             black_box(log.last_index());
         })
     });
-    let mem_cfg = Config::new(Strategy::MemFirst, NEVER).with_segment_size_bytes(1 << 30);
+    let mem_cfg = Config::new(Strategy::MemFirst, NEVER).with_segment_size_bytes(SEGMENT_BYTES);
     g.bench_function("memfirst_open_preloads_segment", |b| {
         b.iter(|| {
             let log = open(dir.path(), mem_cfg.clone());
