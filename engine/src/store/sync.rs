@@ -13,15 +13,7 @@ pub(super) fn lead_sync(shared: &Shared) {
     let Some(log) = st.log.as_mut() else { return };
     let mut prepared = match log.prepare_sync() {
         Ok(Some(p)) => p,
-        Ok(None) | Err(_) => {
-            let woken = take_waiters(&mut st, Wake::Done);
-            let watched = st.changed_waiters > 0;
-            drop(st);
-            unpark(woken);
-            fire_callbacks(shared);
-            notify_changed(shared, watched);
-            return;
-        }
+        Ok(None) | Err(_) => return release(shared, st, Wake::Done),
     };
     st.syncing = true;
     drop(st);
@@ -44,13 +36,7 @@ pub(super) fn lead_sync(shared: &Shared) {
             .flatten();
         let Some(next) = next else {
             st.syncing = false;
-            let woken = take_waiters(st, Wake::Done);
-            let watched = st.changed_waiters > 0;
-            drop(guard);
-            unpark(woken);
-            fire_callbacks(shared);
-            notify_changed(shared, watched);
-            return;
+            return release(shared, guard, Wake::Done);
         };
         let mut released = take_waiters(st, Wake::Released).into_iter();
         let first = released.next();
@@ -65,6 +51,17 @@ pub(super) fn lead_sync(shared: &Shared) {
         prepared = next;
         rounds += 1;
     }
+}
+
+/// After a sync: takes the waiters to wake under the lock, drops it, then wakes them, runs
+/// the callbacks and tells the `changed` waiters.
+fn release(shared: &Shared, mut st: MutexGuard<'_, State>, wake: Wake) {
+    let woken = take_waiters(&mut st, wake);
+    let watched = st.changed_waiters > 0;
+    drop(st);
+    unpark(woken);
+    fire_callbacks(shared);
+    notify_changed(shared, watched);
 }
 
 /// Waits on `changed`, counted so that notifiers can skip the syscall when nobody waits.
