@@ -25,7 +25,9 @@ use crate::system_clock::{wait_duration, SystemClock};
 use crate::types::{Entry, HardState, LogId};
 
 mod sync;
-use sync::{flusher_loop, lead_sync, notify_changed, take_waiters, unpark, wait_changed, Wake};
+use sync::{
+    flusher_loop, lead_sync, notify_changed, take_relay, take_waiters, unpark, wait_changed, Wake,
+};
 
 type Callback = Box<dyn FnOnce(Result<u64>) + Send>;
 
@@ -71,11 +73,15 @@ struct State {
     /// the appends themselves.
     waiters: std::collections::BTreeMap<(u64, u64), std::thread::Thread>,
     waiter_ids: u64,
-    /// Released waiters a pipelining leader left for the first of them to wake (see
-    /// [`lead_sync`]): any thread that takes the lock in a wait relays them.
+    /// Released waiters still to wake. A sync wakes a few itself and leaves the rest here;
+    /// every waiter that takes the lock wakes `RELAY_FANOUT` more, so the wake-ups spread as
+    /// a tree over the threads (and cores) instead of costing one thread a syscall each.
     relay: Vec<std::thread::Thread>,
     /// Threads waiting on `Shared::changed`; a notify with none is a wasted syscall.
     changed_waiters: usize,
+    /// The flusher is waiting on `Shared::work`. When it is not, it looks at the log again
+    /// before it next waits, so a kick would be a wasted syscall.
+    flusher_sleeping: bool,
 }
 
 struct CallbackBox(Callback);
@@ -127,6 +133,7 @@ impl Store {
                 waiter_ids: 0,
                 relay: Vec::new(),
                 changed_waiters: 0,
+                flusher_sleeping: false,
             }),
             changed: Condvar::new(),
             work: Condvar::new(),
@@ -195,7 +202,7 @@ impl Store {
         let key = (last, st.waiter_ids);
         loop {
             st.waiters.remove(&key);
-            let relay = std::mem::take(&mut st.relay);
+            let relay = take_relay(&mut st);
             let step = self.wait_step(&st, last, accepted_at);
             if let Step::Park { .. } = step {
                 // Registered under the lock, so an unpark cannot slip in before we park (and
@@ -266,6 +273,7 @@ impl Store {
     fn append_accept(&self, entries: &[Entry], leader: Leader) -> Result<Accepted> {
         let mut st = self.lock();
         loop {
+            let flusher_sleeping = st.flusher_sleeping;
             let log = st.log.as_mut().ok_or(Error::Closed)?;
             let was_idle = log.is_fully_durable();
             match log.append_nosync(entries) {
@@ -277,7 +285,8 @@ impl Store {
                         strategy,
                     };
                     let caller_leads = leader == Leader::Caller && strategy == Strategy::DiskFirst;
-                    let wake = !caller_leads && (was_idle || log.sync_due_by_count());
+                    let wake =
+                        !caller_leads && flusher_sleeping && (was_idle || log.sync_due_by_count());
                     drop(st);
                     if wake {
                         self.shared.work.notify_one();

@@ -38,14 +38,12 @@ pub(super) fn lead_sync(shared: &Shared) {
             st.syncing = false;
             return release(shared, guard, Wake::Done);
         };
-        let mut released = take_waiters(st, Wake::Released).into_iter();
-        let first = released.next();
-        st.relay.extend(released);
+        // Wake one now (this thread has an fsync to start); the tree does the rest.
+        let released = take_waiters(st, Wake::Released);
+        let first = relay_beyond(st, released, 1);
         let watched = st.changed_waiters > 0;
         drop(guard);
-        if let Some(first) = first {
-            first.unpark();
-        }
+        unpark(first);
         fire_callbacks(shared);
         notify_changed(shared, watched);
         prepared = next;
@@ -57,6 +55,7 @@ pub(super) fn lead_sync(shared: &Shared) {
 /// the callbacks and tells the `changed` waiters.
 fn release(shared: &Shared, mut st: MutexGuard<'_, State>, wake: Wake) {
     let woken = take_waiters(&mut st, wake);
+    let woken = relay_beyond(&mut st, woken, 1 + RELAY_FANOUT);
     let watched = st.changed_waiters > 0;
     drop(st);
     unpark(woken);
@@ -129,6 +128,27 @@ pub(super) fn take_waiters(st: &mut State, wake_kind: Wake) -> Vec<std::thread::
     wake
 }
 
+/// How many parked threads a woken waiter wakes in turn.
+const RELAY_FANOUT: usize = 2;
+
+/// Keeps the first `now` of `threads` to wake at once and leaves the rest to the relay.
+fn relay_beyond(
+    st: &mut State,
+    mut threads: Vec<std::thread::Thread>,
+    now: usize,
+) -> Vec<std::thread::Thread> {
+    if threads.len() > now {
+        st.relay.extend(threads.drain(now..));
+    }
+    threads
+}
+
+/// The relay's next `RELAY_FANOUT` threads, for a waiter to wake once it drops the lock.
+pub(super) fn take_relay(st: &mut State) -> Vec<std::thread::Thread> {
+    let keep = st.relay.len().saturating_sub(RELAY_FANOUT);
+    st.relay.split_off(keep)
+}
+
 pub(super) fn unpark(threads: Vec<std::thread::Thread>) {
     for t in threads {
         t.unpark();
@@ -179,10 +199,12 @@ pub(super) fn flusher_loop(shared: &Shared) {
             continue;
         }
         let wait_ms = deadline.map_or(100, |d| d.saturating_sub(now).clamp(1, 100));
+        st.flusher_sleeping = true;
         st = shared
             .work
             .wait_timeout(st, wait_duration(wait_ms))
             .unwrap_or_else(|p| p.into_inner())
             .0;
+        st.flusher_sleeping = false;
     }
 }
