@@ -488,7 +488,7 @@ pub fn memfirst_backlog(opts: &Opts) -> Res<()> {
     .with_unflushed_bytes_max(1 << 40);
     let store = Store::open(&dir, cfg)?;
     let mut next = 1u64;
-    let marks = [1_000u64, 10_000, 100_000];
+    let marks = [1_000u64, 10_000, 100_000, 1_000_000, 4_000_000];
     let mut k = 0;
     let mut lat = Samples::default();
     let t_all = Instant::now();
@@ -502,12 +502,13 @@ pub fn memfirst_backlog(opts: &Opts) -> Res<()> {
         if next > marks[k] {
             let l = lat.summary().expect("ran");
             println!(
-                "  appends {:>7}..{:>7} (backlog up to {:>7} entries): p50 {:>9} p99 {:>9}",
+                "  appends {:>7}..{:>7} (backlog up to {:>7} entries): p50 {:>9} p99 {:>9} max {:>9}",
                 if k == 0 { 1 } else { marks[k - 1] + 1 },
                 marks[k],
                 marks[k],
                 fmt_ns(l.p50_ns),
-                fmt_ns(l.p99_ns)
+                fmt_ns(l.p99_ns),
+                fmt_ns(l.max_ns)
             );
             lat = Samples::default();
             k += 1;

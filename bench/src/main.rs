@@ -35,7 +35,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
             `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
             counted through a wrapping Fs; printed as lines, not in the table), and
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
-            `--only diag-open` (with --dir) reopens one large log for profiling recovery
+            `--only diag-open` (with --dir) reopens one large log for profiling recovery,
+            `--only diag-memfirst` times MemFirst appends as the backlog grows to 4 M entries
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
 
@@ -66,7 +67,7 @@ fn run() -> Res<()> {
                 only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = only.iter().find(|g| {
                     !GROUPS.contains(&g.as_str())
-                        && !["diag", "targets", "diag-open"].contains(&g.as_str())
+                        && !["diag", "targets", "diag-open", "diag-memfirst"].contains(&g.as_str())
                 }) {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }
@@ -145,10 +146,7 @@ fn run() -> Res<()> {
         }
     };
 
-    if only
-        .iter()
-        .any(|g| g == "diag" || g == "targets" || g == "diag-open")
-    {
+    if only.iter().any(|g| g.starts_with("diag") || g == "targets") {
         std::fs::create_dir_all(&root)?;
         println!(
             "load average at start: {}; fdatasync probe: {}",
@@ -157,6 +155,9 @@ fn run() -> Res<()> {
         );
         if only.iter().any(|g| g == "targets") {
             diag::targets(&opts)?;
+        }
+        if only.iter().any(|g| g == "diag-memfirst") {
+            diag::memfirst_backlog(&opts)?;
         }
         if only.iter().any(|g| g == "diag-open") {
             diag::open_profile(&opts)?;

@@ -47,6 +47,10 @@ pub struct Config {
     pub prefetch_entries: usize,
     /// MemFirst: unflushed payload bytes past which appends meet backpressure.
     pub unflushed_bytes_max: u64,
+    /// MemFirst: entries one flush takes. A flush copies the handles of the entries it
+    /// writes while it holds the store's lock, so this bounds how long an append can wait
+    /// behind one; a larger backlog goes out in several flushes, each a durable prefix.
+    pub flush_entries_max: usize,
     /// The largest payload accepted by append, and so the largest record recovery will
     /// allocate for.
     pub payload_size_max_bytes: u32,
@@ -68,6 +72,7 @@ impl Config {
             cache_entries_max: 64 * 1024,
             prefetch_entries: 256,
             unflushed_bytes_max: 64 << 20,
+            flush_entries_max: 65_536,
             payload_size_max_bytes: 16 << 20,
             recovery: RecoveryMode::Strict,
             preload_worker_min_bytes: 8 << 20,
@@ -89,6 +94,10 @@ impl Config {
     }
     pub fn with_unflushed_bytes_max(mut self, v: u64) -> Self {
         self.unflushed_bytes_max = v;
+        self
+    }
+    pub fn with_flush_entries_max(mut self, v: usize) -> Self {
+        self.flush_entries_max = v;
         self
     }
     pub fn with_payload_size_max_bytes(mut self, v: u32) -> Self {
@@ -122,6 +131,9 @@ impl Config {
         }
         if self.strategy == Strategy::MemFirst && self.unflushed_bytes_max == 0 {
             return bad("unflushed_bytes_max must be positive");
+        }
+        if self.flush_entries_max == 0 {
+            return bad("flush_entries_max must be at least 1");
         }
         Ok(())
     }

@@ -329,3 +329,38 @@ fn sequenced_writers_waiting_outside_the_sequencer_share_fsyncs_and_all_return()
         }
     }
 }
+
+/// A MemFirst backlog longer than `flush_entries_max` goes out in several flushes, each a
+/// durable prefix: the durable index climbs in steps of at most that many entries, and
+/// everything is on disk after `flush`.
+#[test]
+fn a_long_mem_first_backlog_is_flushed_as_durable_prefixes() {
+    use logbook::{Log, StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::new(Strategy::MemFirst, FlushPolicy::Immediate)
+        .with_segment_size_bytes(4096)
+        .with_flush_entries_max(7);
+    let clock = Arc::new(SystemClock::new());
+    let mut log = Log::open(Arc::new(StdFs), clock.clone(), dir.path(), cfg.clone()).unwrap();
+    log.append_nosync(&entries(1, 30, 1)).unwrap();
+    let mut steps = Vec::new();
+    while let Some(mut prepared) = log.prepare_sync().unwrap() {
+        let r = prepared.run(&StdFs);
+        log.complete_sync(prepared, r).unwrap();
+        steps.push(log.durable_index());
+    }
+    assert_eq!(steps, vec![7, 14, 21, 28, 30]);
+    log.append_nosync(&entries(31, 45, 1)).unwrap();
+    log.sync().unwrap();
+    assert_eq!(
+        log.durable_index(),
+        45,
+        "sync takes as many flushes as it needs"
+    );
+    drop(log);
+    let mut log = Log::open(Arc::new(StdFs), clock, dir.path(), cfg).unwrap();
+    assert_eq!(
+        log.entries(1, 46, 100, u64::MAX).unwrap(),
+        entries(1, 45, 1)
+    );
+}

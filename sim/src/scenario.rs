@@ -42,6 +42,9 @@ pub struct EngineSpec {
     pub prefetch_entries: usize,
     pub unflushed_bytes_max: u64,
     pub payload_size_max_bytes: u32,
+    /// MemFirst: entries one flush takes; a small value makes long backlogs go out as
+    /// several durable prefixes.
+    pub flush_entries_max: usize,
 }
 
 impl Default for EngineSpec {
@@ -52,6 +55,7 @@ impl Default for EngineSpec {
             prefetch_entries: 8,
             unflushed_bytes_max: 64 << 10,
             payload_size_max_bytes: 4096,
+            flush_entries_max: 65_536,
         }
     }
 }
@@ -188,6 +192,9 @@ impl Scenario {
         if spec.engine.segment_size_bytes < 4096 {
             return field("engine.segment_size_bytes", "must be at least 4096");
         }
+        if spec.engine.flush_entries_max == 0 {
+            return field("engine.flush_entries_max", "must be at least 1");
+        }
         if spec.workload.append == 0 {
             return field(
                 "workload.append",
@@ -253,6 +260,7 @@ impl Scenario {
             .with_prefetch_entries(e.prefetch_entries)
             .with_unflushed_bytes_max(e.unflushed_bytes_max)
             .with_payload_size_max_bytes(e.payload_size_max_bytes)
+            .with_flush_entries_max(e.flush_entries_max)
     }
 }
 

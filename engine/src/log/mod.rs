@@ -58,6 +58,8 @@ struct LentWrite {
     segs: SegmentLog,
     entries: Vec<Entry>,
     durable_hint: u64,
+    /// The last index durable once this write and its fsyncs are done.
+    upto: u64,
 }
 
 impl PreparedSync {
@@ -441,11 +443,18 @@ impl Log {
 
     /// Makes everything accepted so far durable, then returns.
     pub fn sync(&mut self) -> Result<()> {
-        let Some(mut prepared) = self.prepare_sync()? else {
-            return Ok(());
-        };
-        let result = prepared.run(&*self.fs);
-        self.complete_sync(prepared, result)
+        // More than one round only when a MemFirst backlog exceeds `flush_entries_max`.
+        loop {
+            let durable_before = self.durable_index;
+            let Some(mut prepared) = self.prepare_sync()? else {
+                return Ok(());
+            };
+            let result = prepared.run(&*self.fs);
+            self.complete_sync(prepared, result)?;
+            if !self.sync_owed() || self.durable_index == durable_before {
+                return Ok(());
+            }
+        }
     }
 
     /// First half of a sync: performs the writes the strategy owes (MemFirst: truncation,
@@ -468,7 +477,7 @@ impl Log {
                 (SyncJob::default(), Some(self.poison(r)?))
             }
         };
-        let upto = self.last.index;
+        let upto = write.as_ref().map_or(self.last.index, |w| w.upto);
         if self.cfg.canaries.on(Canary::MemFirstEarlyDurable)
             && self.cfg.strategy == Strategy::MemFirst
         {
@@ -498,16 +507,25 @@ impl Log {
         }
         let from = (self.disk_written + 1).max(boundary + 1);
         let mut entries = Vec::new();
+        // Everything owed, unless the backlog is longer than one flush takes: then a prefix.
+        let mut upto = self.last.index;
         if from <= self.last.index {
             debug_assert_eq!(segs.next_index, from, "segment files would get a gap");
-            entries = self.mem.slice(from, self.last.index);
-            self.disk_written = self.last.index;
+            upto = self
+                .last
+                .index
+                .min(from.saturating_add(self.cfg.flush_entries_max as u64 - 1));
+            entries = self.mem.slice(from, upto);
+            self.disk_written = upto;
         }
-        self.in_flight_bytes = std::mem::take(&mut self.unflushed_bytes);
+        let in_flight: u64 = entries.iter().map(|e| e.payload.len() as u64).sum();
+        self.unflushed_bytes = self.unflushed_bytes.saturating_sub(in_flight);
+        self.in_flight_bytes = in_flight;
         Ok(LentWrite {
             segs: self.segs.take().expect(LENT),
             entries,
             durable_hint: self.durable_index,
+            upto,
         })
     }
 
