@@ -3,7 +3,7 @@
 //! so the simulator can drive it deterministically and [`crate::Store`] can wrap it in a
 //! flusher thread.
 //!
-//! Invariants (checked with `debug_assert!` in [`Log::check_invariants`]):
+//! Invariants (checked with `debug_assert!` in `Log::check_invariants`):
 //! - `durable_index <= last_index()`, and it only grows by a completed sync;
 //! - every entry above the boundary is contiguous and terms never decrease;
 //! - MemFirst: `mem` holds exactly the entries `first_index() ..= last entry`;

@@ -1,15 +1,23 @@
 //! [`Store`]: the thread-safe handle production code uses. It wraps [`Log`] in a mutex and
 //! adds what needs threads:
-//! - **group commit**: appenders write under the lock, then one of them (the leader) runs
-//!   the fsyncs *outside* the lock while others keep appending; everyone whose entries the
-//!   fsync covered is released together;
-//! - a **durable-index waiter** ([`Store::wait_durable`]) and an optional callback API
-//!   ([`Store::append_with_callback`]) like openraft's `append(entries, callback)`;
+//! - **group commit**: appenders encode their records under the lock (a copy, no syscall);
+//!   one waiting thread (the leader) takes the sync, writes the pending records once and
+//!   runs the fsyncs *outside* the lock while others keep appending. A finished sync wakes
+//!   exactly the waiters it made durable (the wake-ups fan out as a tree, see `sync.rs`),
+//!   and while waiters need a sync that is due the leader starts it at once;
+//! - two ways to wait: [`Store::append_deferred`] + [`Store::wait`] (or
+//!   [`Store::wait_durable`]), where the waiting thread leads the fsync itself, and the
+//!   callback API ([`Store::append_with_callback`]) like openraft's `append(entries,
+//!   callback)`, where the syncing thread calls back;
 //! - a **flusher thread** that runs the flush policy at the clock's deadlines (MemFirst,
-//!   and DiskFirst `Batch` intervals).
+//!   and DiskFirst `Batch` intervals). A MemFirst flush writes, rotates and fsyncs without
+//!   the lock: the `Log` lends it its segment files.
 //!
 //! DiskFirst [`Store::append`] returns only once its entries are durable. MemFirst returns
 //! at once; past `unflushed_bytes_max` it waits for the flusher (backpressure by waiting).
+//!
+//! Invariant: a waiter returns only on what it reads under the lock (`durable_index`, the
+//! truncation epoch, the poison); a wake-up, lost or spurious, only makes it look again.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
