@@ -270,11 +270,7 @@ impl AsyncStore {
             {
                 let st = self.shared.state.lock().await;
                 let log = st.log.as_ref().ok_or(Error::Closed)?;
-                if let Some(cause) = log.poisoned() {
-                    return Err(Error::Poisoned {
-                        cause: cause.to_string(),
-                    });
-                }
+                log.check_writable()?;
                 if log.is_fully_durable() {
                     return Ok(());
                 }

@@ -261,7 +261,8 @@ impl Log {
         self.poisoned.as_deref()
     }
 
-    fn check_writable(&self) -> Result<()> {
+    /// `Ok` unless the log is poisoned; then the [`Error::Poisoned`] every write gets.
+    pub fn check_writable(&self) -> Result<()> {
         match &self.poisoned {
             Some(cause) => Err(Error::Poisoned {
                 cause: cause.clone(),
@@ -389,22 +390,15 @@ impl Log {
 
     /// Whether the flush policy wants a sync at `now_ms`.
     pub fn sync_due(&self, now_ms: u64) -> bool {
-        if !self.sync_owed() {
-            return false;
+        if self.sync_due_by_count() {
+            return true;
         }
         match self.cfg.flush {
-            FlushPolicy::Immediate => true,
-            FlushPolicy::Batch {
-                threshold,
-                interval_ms,
-            } => {
-                self.last.index - self.durable_index >= threshold as u64
-                    || now_ms
-                        >= self
-                            .pending_since_ms
-                            .unwrap_or(now_ms)
-                            .saturating_add(interval_ms)
+            FlushPolicy::Batch { interval_ms, .. } if self.sync_owed() => {
+                let since = self.pending_since_ms.unwrap_or(now_ms);
+                now_ms >= since.saturating_add(interval_ms)
             }
+            _ => false,
         }
     }
 

@@ -239,10 +239,8 @@ impl Store {
         if log.durable_index() >= last {
             return Step::Return(Ok(()));
         }
-        if let Some(cause) = log.poisoned() {
-            return Step::Return(Err(Error::Poisoned {
-                cause: cause.to_string(),
-            }));
+        if let Err(poisoned) = log.check_writable() {
+            return Step::Return(Err(poisoned));
         }
         let now = self.shared.clock.now_ms();
         if !st.syncing && log.sync_due(now) {
@@ -323,11 +321,7 @@ impl Store {
         let mut st = self.lock();
         loop {
             let log = st.log.as_ref().ok_or(Error::Closed)?;
-            if let Some(cause) = log.poisoned() {
-                return Err(Error::Poisoned {
-                    cause: cause.to_string(),
-                });
-            }
+            log.check_writable()?;
             if log.is_fully_durable() {
                 return Ok(());
             }
