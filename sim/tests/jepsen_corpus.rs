@@ -1,5 +1,6 @@
 //! The linearizability checker against real Jepsen etcd histories with known verdicts
-//! (`shared/data/jepsen-etcd`, from the Porcupine checker's test data).
+//! (`sim/tests/data/jepsen-etcd`, from the Porcupine checker's test data, MIT licence; its
+//! README says where they come from).
 //!
 //! Prints a table of the time each history took (reported only, never asserted on).
 
@@ -10,16 +11,20 @@ use std::time::{Duration, Instant};
 use logbook_sim::linearizability::{load_jepsen_log, CasRegister, CheckResult, Checker};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/jepsen-etcd")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jepsen-etcd")
 }
+
+/// How many histories `VERDICTS.tsv` lists, and how many of them are linearizable: an
+/// emptied or half-copied corpus must fail, not pass by checking nothing.
+const HISTORIES: usize = 52;
+const LINEARIZABLE: usize = 11;
 
 /// `(file name, linearizable?)` from `VERDICTS.tsv`.
 fn verdicts(dir: &Path) -> Vec<(String, bool)> {
     let path = dir.join("VERDICTS.tsv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the Jepsen corpus is missing: cannot read {}: {e}. This test needs the \
-             shared data directory shared/data/jepsen-etcd next to the repository.",
+            "the Jepsen corpus is missing: cannot read {}: {e}",
             path.display()
         )
     });
@@ -63,6 +68,7 @@ fn jepsen_etcd_histories_get_their_known_verdicts() {
         "history", "ops", "pending", "verdict", "steps", "time"
     );
     let mut failures = Vec::new();
+    let mut checked_count = (0, 0);
     let (mut total, mut slowest) = (Duration::ZERO, (Duration::ZERO, String::new()));
     for (name, want) in verdicts(&dir) {
         let history = match load_jepsen_log(&dir.join(&name)) {
@@ -94,6 +100,8 @@ fn jepsen_etcd_histories_get_their_known_verdicts() {
             checked.steps,
             took.as_secs_f64() * 1e3
         );
+        checked_count.0 += 1;
+        checked_count.1 += usize::from(want);
         match (&checked.result, want) {
             (CheckResult::Linearizable { .. }, true) => {}
             (CheckResult::NotLinearizable { window }, false) => {
@@ -120,6 +128,11 @@ fn jepsen_etcd_histories_get_their_known_verdicts() {
     );
     println!("{table}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        checked_count,
+        (HISTORIES, LINEARIZABLE),
+        "(histories checked, of which linearizable)"
+    );
 }
 
 /// The first violation in etcd_000.log, as the checker reports it (a smoke test of the
