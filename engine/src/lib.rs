@@ -1,7 +1,7 @@
 //! logbook: one Raft log on disk, with two persistence strategies and two flush policies.
 //!
 //! The engine touches the world only through [`Fs`] and [`Clock`]. See `ARCHITECTURE.md`
-//! for the codemap and `../shared/DESIGN.md` for the contract.
+//! for the codemap and `docs/DESIGN.md` for the contract.
 
 #[cfg(feature = "async")]
 pub mod async_store;

@@ -1,6 +1,6 @@
 //! Opening a store's segments after a clean close or a crash.
 //!
-//! Recovery classifies what it finds (DESIGN.md §1):
+//! Recovery classifies what it finds (docs/DESIGN.md §1):
 //! - a **torn tail**: a bad record (or zeros) in the last segment with no later record
 //!   proving that it had been durable. It can only hold unacknowledged entries: it is cut,
 //!   fsynced and logged.

@@ -1,5 +1,5 @@
 //! The reference model: the history of logical log states since the last durable one, and
-//! the checks of DESIGN.md §3 against what a store recovered or returned.
+//! the checks of docs/DESIGN.md §3 against what a store recovered or returned.
 //!
 //! For the checks a purge only moves a state's boundary; entries leave a logical log only by
 //! truncation. `history[0]` is `S_k`, the last state made durable (DiskFirst: the last state
@@ -180,7 +180,7 @@ pub struct Recovered {
     pub hard_state: HardState,
 }
 
-/// A broken invariant (numbered as in DESIGN.md §3; 0 is the live state diverging from the
+/// A broken invariant (numbered as in docs/DESIGN.md §3; 0 is the live state diverging from the
 /// model while no crash happened).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

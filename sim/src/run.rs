@@ -2,7 +2,7 @@
 //! and a `SimClock`, the model kept in step, and the invariants checked after every reopen
 //! and on every read.
 //!
-//! Error policy, as DESIGN.md demands of a Raft node: any write-path failure is fail-stop, so
+//! Error policy, as docs/DESIGN.md §1 asks of a Raft node: any write-path failure is fail-stop, so
 //! the harness restarts the machine (crash, then recovery) rather than retrying; a corruption
 //! report is correct only for a file the run rotted; every other error is a violation.
 

@@ -1,6 +1,6 @@
 //! The kill test's checker: given the state a round started from, everything the crashee
 //! printed before it was killed, and what the reopened store shows, decide whether the
-//! store kept its promises (DESIGN.md §3, invariants 1–5).
+//! store kept its promises (docs/DESIGN.md §3, invariants 1–5).
 //!
 //! The round's history is the sequence of elementary mutations the crashee *attempted*
 //! (from its intent lines): `Append(index, term)` per entry, `Truncate(from)`,
@@ -23,7 +23,7 @@
 //!   so at least every acknowledged `P`;
 //! - **hard state** (4): the last acknowledged `H`, or the one whose save was in flight.
 //!
-//! In the model, as in DESIGN.md §3, a purge only moves the boundary: entries leave a log
+//! In the model, as in docs/DESIGN.md §3, a purge only moves the boundary: entries leave a log
 //! only by truncation.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -263,7 +263,7 @@ fn control_crash_after_the_whole_truncation_recovers() {
 /// lowers `durable_index` with `last_index`) or a `purge` inside the log. `lead_sync`
 /// drops the error of `prepare_sync`/`complete_sync`, and `wait_durable` tests the durable
 /// index before the poison. A caller that treats a successful flush as "the truncation (or
-/// purge) is on disk", as the DESIGN's "flush: make everything durable, then return"
+/// purge) is on disk", as docs/DESIGN.md §1's "flush: make everything durable, then return"
 /// invites, is told so while the files still hold the cut entries (or the old boundary):
 /// after a reopen they are back. Expected: flush returns the error (`Poisoned` or the I/O
 /// error), or the change really is durable.

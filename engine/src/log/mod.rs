@@ -1,4 +1,4 @@
-//! [`Log`]: the single-threaded core of a store. Every operation of DESIGN.md §1, for both
+//! [`Log`]: the single-threaded core of a store. Every operation of docs/DESIGN.md §1, for both
 //! strategies, with the flush policy evaluated by [`Log::poll`] at a time the caller gives,
 //! so the simulator can drive it deterministically and [`crate::Store`] can wrap it in a
 //! flusher thread.

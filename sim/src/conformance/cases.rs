@@ -1,5 +1,5 @@
 //! The cases: each one a short operation sequence about one part of the contract
-//! (DESIGN.md §1), with the expectations it states explicitly. The runner also checks the
+//! (docs/DESIGN.md §1), with the expectations it states explicitly. The runner also checks the
 //! whole observable state against the model after every operation, and reopens at the end.
 //!
 //! Payload sizes are chosen for 4 KiB segments: 2,000-byte entries put two records in a

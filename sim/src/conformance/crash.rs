@@ -33,7 +33,7 @@ use crate::trace::Trace;
 
 pub use super::alphabet::Sym;
 
-/// The DESIGN.md §3 invariants after a crash between calls that loses every pending write
+/// The docs/DESIGN.md §3 invariants after a crash between calls that loses every pending write
 /// and directory entry, once after each prefix of `syms`. Returns `(ops, checks, reopens)`.
 pub fn worst_case_crashes(factory: &dyn StoreFactory, syms: &[Sym]) -> CrashCaseResult {
     let (mut ops, mut checks, mut reopens) = (0, 0, 0);

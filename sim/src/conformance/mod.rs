@@ -1,4 +1,4 @@
-//! A reusable conformance suite for Raft log stores (DESIGN.md §1 and §3).
+//! A reusable conformance suite for Raft log stores (docs/DESIGN.md §1 and §3).
 //!
 //! [`run`] takes a [`StoreFactory`] (how to open a store on an [`logbook::Fs`] and a
 //! directory, and reopen it there), a [`Disks`] (where each case gets a fresh directory:

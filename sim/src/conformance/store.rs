@@ -66,7 +66,7 @@ impl From<Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// One open Raft log store, as DESIGN.md §1 defines it. Indexes start at 1; the log holds the
+/// One open Raft log store, as docs/DESIGN.md §1 defines it. Indexes start at 1; the log holds the
 /// contiguous entries `first_index() ..= last_index()` and the purge boundary.
 pub trait LogStore {
     /// Appends entries that continue the log (`index == last_index() + 1`, terms never below

@@ -29,7 +29,7 @@
 //!   returns). MemFirst: `truncate` only changes memory; the cut is owed to the next sync.
 //!   It is acknowledged once `durable_index()` reaches `from` again, which can only happen
 //!   through entries appended after the truncation, and `durable_index` covers "every
-//!   truncate and purge before them" (DESIGN.md §1); or once a `flush()` called after the
+//!   truncate and purge before them" (docs/DESIGN.md §1); or once a `flush()` called after the
 //!   truncation returned.
 //! - `P index term`: DiskFirst: `purge` returned (boundary durable before it returns).
 //!   MemFirst: like `T`: once `durable_index()` passes the log's end as it was right after
