@@ -36,7 +36,7 @@ fn check(dir: &Path) -> Output {
 const CASES: &[(&str, bool)] = &[
     ("see the contract in docs/DESIGN.md\n", false),
     ("let dir = root.join(\"tests/data/jepsen-etcd\");\n", false),
-    (concat!("the contract is ..", "/shared/DESIGN.md\n"), true),
+    (concat!("the contract is ../sha", "red/DESIGN.md\n"), true),
     (concat!("manifest.join(\"..", "/../data\");\n"), true),
     (
         concat!("- command: /", "work/bench-target/release/logbook-bench\n"),
