@@ -4,6 +4,8 @@
 pub mod clock;
 pub mod conformance;
 pub mod disk;
+pub mod html;
+pub mod junit;
 pub mod linearizability;
 pub mod model;
 pub mod ops;

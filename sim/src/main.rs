@@ -1,4 +1,4 @@
-//! The `logbook-sim` command line: `swarm`, `run` and `shrink`.
+//! The `logbook-sim` command line: `swarm`, `run`, `shrink`, `lin` and `merge-junit`.
 //!
 //! Exit codes: 0 all passed; 1 invariant violation; 2 engine panic; 3 determinism broken;
 //! 4 expected violation not seen; 64 bad arguments or scenario.
@@ -68,6 +68,10 @@ enum Command {
         /// Write every Fs call, fault, op and check here.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Write a picture of the run here: one self-contained HTML page with the timeline,
+        /// the failing invariant and the expected-versus-recovered difference.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Run this schedule (from `shrink`) instead of the seed's own.
         #[arg(long)]
         schedule: Option<PathBuf>,
@@ -75,6 +79,24 @@ enum Command {
         canaries: Vec<Canary>,
         #[arg(long)]
         check_determinism: bool,
+    },
+    /// Check a Jepsen register history (etcd's format) for linearizability; with `--html`,
+    /// draw its lanes with the shortest failing window highlighted.
+    Lin {
+        /// The history file (`INFO jepsen.util - <process> <type> <f> <value>` lines).
+        history: PathBuf,
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+    /// Merge the JUnit reports of a swarm's shards (`swarm --shard i/n --junit F`) into the
+    /// report of the whole swarm; exits with the worst failure class, like the swarm.
+    MergeJunit {
+        /// Where to write the merged report.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shards' reports.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
     },
     /// Reduce a failing seed to a minimal failing schedule and print its replay command.
     Shrink {
@@ -217,6 +239,7 @@ fn main() -> ExitCode {
             scenario,
             seed,
             trace,
+            html,
             schedule,
             canaries,
             check_determinism,
@@ -226,7 +249,7 @@ fn main() -> ExitCode {
                 Err(e) => return usage_error(e),
             };
             let mut spec = RunSpec::new(sc, seed);
-            spec.record_trace = trace.is_some();
+            spec.record_trace = trace.is_some() || html.is_some();
             spec.canaries = canaries.iter().fold(Default::default(), |s, c| s.with(*c));
             if let Some(path) = &schedule {
                 let text = match std::fs::read_to_string(path) {
@@ -250,8 +273,43 @@ fn main() -> ExitCode {
                 println!("trace: {} ({} lines)", path.display(), r.trace.len());
             }
             let s = outcome.stats;
-            println!("scenario {} seed {}: {} ops, {} crashes, {} recoveries, {} checks, {} faults, digest {:016x}",
-                spec.scenario.name, seed, s.ops, s.crashes, s.recoveries, s.checks, s.faults.faults(), result.as_ref().map_or(0, |r| r.digest));
+            let counts = format!(
+                "{} ops, {} crashes, {} recoveries, {} checks, {} faults",
+                s.ops,
+                s.crashes,
+                s.recoveries,
+                s.checks,
+                s.faults.faults()
+            );
+            println!(
+                "scenario {} seed {}: {counts}, digest {:016x}",
+                spec.scenario.name,
+                seed,
+                result.as_ref().map_or(0, |r| r.digest)
+            );
+            if let (Some(path), Some(r)) = (&html, &result) {
+                let replay =
+                    report::replay_command(&scenario.display().to_string(), seed, &canaries);
+                let failure = r.failure.as_ref().map(|f| &f.violation);
+                let page = logbook_sim::html::run_page(&logbook_sim::html::RunPage {
+                    scenario: &spec.scenario.name,
+                    seed,
+                    replay: &replay,
+                    counts: &counts,
+                    failure: failure.map(|v| {
+                        (
+                            v.invariant,
+                            logbook_sim::model::invariant_name(v.invariant),
+                            v.message.as_str(),
+                        )
+                    }),
+                    trace: &r.trace,
+                });
+                if let Err(e) = std::fs::write(path, page) {
+                    return usage_error(format!("cannot write {}: {e}", path.display()));
+                }
+                println!("picture: {}", path.display());
+            }
             let expect_violation = spec.scenario.spec.expect == Expect::Violation;
             match (outcome.failure, outcome.violated, expect_violation) {
                 (Some(f), _, _) => {
@@ -280,6 +338,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Lin { history, html } => lin(&history, html.as_deref()),
+        Command::MergeJunit { out, shards } => merge_junit(&out, &shards),
         Command::Shrink {
             scenario,
             seed,
@@ -313,5 +373,66 @@ fn main() -> ExitCode {
             println!("replay: {cmd}");
             ExitCode::from(FailureClass::Violation.exit_code() as u8)
         }
+    }
+}
+
+/// `logbook-sim lin`: exit 0 if linearizable, 1 if not, 64 if the file cannot be read.
+fn lin(path: &std::path::Path, html: Option<&std::path::Path>) -> ExitCode {
+    use logbook_sim::linearizability::{check, load_jepsen_log, CasRegister};
+    let history = match load_jepsen_log(path) {
+        Ok(h) => h,
+        Err(e) => return usage_error(format!("{}: {e}", path.display())),
+    };
+    let result = check(&CasRegister, &history);
+    let verdict = format!("{}: {} operations: {result}", path.display(), history.len());
+    println!("{verdict}");
+    if let Some(out) = html {
+        let lanes = logbook_sim::html::LaneOp::from_history(&history, &result);
+        let title = format!("linearizability of {}", path.display());
+        let page =
+            logbook_sim::html::lanes_page(&title, &verdict, result.is_not_linearizable(), &lanes);
+        if let Err(e) = std::fs::write(out, page) {
+            return usage_error(format!("cannot write {}: {e}", out.display()));
+        }
+        println!("picture: {}", out.display());
+    }
+    if result.is_linearizable() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FailureClass::Violation.exit_code() as u8)
+    }
+}
+
+/// `logbook-sim merge-junit`: the whole swarm's report and verdict from its shards'.
+fn merge_junit(out: &std::path::Path, shards: &[PathBuf]) -> ExitCode {
+    use logbook_sim::junit;
+    let mut parsed = Vec::new();
+    for path in shards {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return usage_error(format!("{}: {e}", path.display())),
+        };
+        match junit::parse(&text) {
+            Ok(cases) => parsed.push(cases),
+            Err(e) => return usage_error(format!("{}: {e}", path.display())),
+        }
+    }
+    let merged = junit::merge(&parsed);
+    if let Err(e) = std::fs::write(out, junit::render(&merged)) {
+        return usage_error(format!("cannot write {}: {e}", out.display()));
+    }
+    let seeds: u64 = merged.iter().map(|c| c.seeds).sum();
+    println!(
+        "merged {} shards: {} scenarios, {seeds} seeds -> {}",
+        shards.len(),
+        merged.len(),
+        out.display()
+    );
+    for f in merged.iter().flat_map(|c| &c.failures) {
+        println!("{f}");
+    }
+    match junit::worst(&merged) {
+        None => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(c.exit_code() as u8),
     }
 }

@@ -234,6 +234,28 @@ pub fn describe(e: Option<&Entry>) -> String {
     }
 }
 
+/// The expected-versus-recovered difference, for a failure's picture: one row per index
+/// where the last durable state, the latest state and the recovered store do not all agree,
+/// `"<index> | <durable> | <latest> | <recovered>"`, at most `rows_max` rows (the first
+/// ones, where a log goes wrong first).
+pub fn diff_rows(m: &Model, r: &Recovered, rows_max: usize) -> Vec<String> {
+    let durable = &m.history[0];
+    let latest = m.current();
+    let recovered = |i: u64| r.entries.iter().find(|e| e.index == i);
+    let last = durable
+        .last()
+        .index
+        .max(latest.last().index)
+        .max(r.last_index);
+    (1..=last)
+        .filter_map(|i| {
+            let row = [durable.visible(i), latest.visible(i), recovered(i)].map(describe);
+            (row[0] != row[1] || row[1] != row[2]).then(|| format!("{i} | {}", row.join(" | ")))
+        })
+        .take(rows_max)
+        .collect()
+}
+
 /// Checks invariants 1-4 on a recovered store. Returns the number of checks made.
 pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     let b = r.boundary.map_or(0, |l| l.index);

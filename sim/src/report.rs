@@ -18,7 +18,9 @@ pub fn replay_command(scenario_path: &str, seed: u64, canaries: &[logbook::Canar
     for c in canaries {
         cmd.push_str(&format!(" --canary {}", c.name()));
     }
-    cmd.push_str(&format!(" --trace trace-{seed}.txt"));
+    cmd.push_str(&format!(
+        " --trace trace-{seed}.txt --html seed-{seed}.html"
+    ));
     cmd
 }
 
@@ -123,47 +125,25 @@ pub fn failure_line(s: &ScenarioSummary, f: &SeedFailure, canaries: &[logbook::C
     line
 }
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
+/// The swarm's JUnit report (see [`crate::junit`] for its format and the merge of shards).
 pub fn junit(sums: &[ScenarioSummary], canaries: &[logbook::Canary]) -> String {
-    let failures: usize = sums.iter().filter(|s| !s.verdict().is_empty()).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites><testsuite name=\"logbook-sim swarm\" tests=\"{}\" failures=\"{failures}\">",
-        sums.len()
-    );
-    for s in sums {
-        let _ = write!(
-            out,
-            "  <testcase classname=\"swarm\" name=\"{}\">",
-            xml_escape(&s.scenario.name)
-        );
-        let v = s.verdict();
-        if !v.is_empty() {
-            let body: Vec<String> = v.iter().map(|f| failure_line(s, f, canaries)).collect();
-            let _ = write!(
-                out,
-                "<failure message=\"{} failing seeds\">{}</failure>",
-                v.len(),
-                xml_escape(&body.join("\n"))
-            );
-        }
-        let _ = writeln!(
-            out,
-            "<system-out>seeds={} ops={} crashes={} checks={} faults={}</system-out></testcase>",
-            s.seeds_run,
-            s.stats.ops,
-            s.stats.crashes,
-            s.stats.checks,
-            s.stats.faults.faults()
-        );
-    }
-    out.push_str("</testsuite></testsuites>\n");
-    out
+    let cases: Vec<crate::junit::Case> = sums
+        .iter()
+        .map(|s| crate::junit::Case {
+            name: s.scenario.name.clone(),
+            seeds: s.seeds_run,
+            ops: s.stats.ops,
+            crashes: s.stats.crashes,
+            checks: s.stats.checks,
+            faults: s.stats.faults.faults(),
+            expect_violation: s.scenario.spec.expect == crate::scenario::Expect::Violation,
+            detections: s.detections.len() as u64,
+            failures: s
+                .verdict()
+                .iter()
+                .map(|f| failure_line(s, f, canaries))
+                .collect(),
+        })
+        .collect();
+    crate::junit::render(&cases)
 }

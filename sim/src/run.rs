@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::clock::SimClock;
 use crate::disk::{FaultCounters, FaultRates, SimDisk};
-use crate::model::{check_recovered, describe, Model, Recovered, Violation};
+use crate::model::{check_recovered, describe, diff_rows, Model, Recovered, Violation};
 use crate::ops::{self, Op};
 use crate::scenario::Scenario;
 use crate::seeds::{self, Stream};
@@ -111,6 +111,9 @@ impl RunResult {
             .map_or(self.schedule.len().saturating_sub(1), |f| f.op_index)
     }
 }
+
+/// The most expected-versus-recovered rows a failed recovery check traces.
+const DIFF_ROWS_MAX: usize = 40;
 
 enum Stop {
     Violation(Violation),
@@ -610,7 +613,16 @@ impl Harness {
                 ))
             }
         };
-        let checks = check_recovered(&self.model, &r).map_err(Stop::Violation)?;
+        let checks = match check_recovered(&self.model, &r) {
+            Ok(checks) => checks,
+            Err(v) => {
+                // The picture of the failure (`--html`) draws these as its diff table.
+                for row in diff_rows(&self.model, &r, DIFF_ROWS_MAX) {
+                    self.trace.event(format_args!("  diff {row}"));
+                }
+                return Err(Stop::Violation(v));
+            }
+        };
         self.stats.checks += checks;
         self.trace.event(format_args!(
             "  recovered boundary {:?} last {} hard state {:?} digest {:016x}",

@@ -24,6 +24,14 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// Every class, most severe (lowest exit code) first.
+    pub const ALL: [FailureClass; 4] = [
+        FailureClass::Violation,
+        FailureClass::Panic,
+        FailureClass::Determinism,
+        FailureClass::ExpectedViolationMissing,
+    ];
+
     pub fn exit_code(self) -> i32 {
         self as i32
     }
