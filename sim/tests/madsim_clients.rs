@@ -215,14 +215,34 @@ async fn run(cfg: Config, totals: &mut Totals) -> Result<(), String> {
         let h = h.lock().unwrap().clone();
         totals.histories += 1;
         totals.ops += h.len() as u64;
-        if let CheckResult::NotLinearizable { window } = check(&FromState(init), &h) {
-            return Err(format!(
+        let result = check(&FromState(init), &h);
+        if let CheckResult::NotLinearizable { window } = &result {
+            let verdict = format!(
                 "seed {seed} epoch {epoch} ({:?}/{:?}): not linearizable:\n{window}",
                 cfg.strategy, cfg.flush
-            ));
+            );
+            let picture = draw_lanes(&format!("madsim-{seed}-{epoch}"), &verdict, &h, &result);
+            return Err(format!("{verdict}\npicture: {picture}"));
         }
     }
     Ok(())
+}
+
+/// Writes the lanes of a failing history (one self-contained HTML page) to the system's
+/// temporary directory and returns its path, for the failure message.
+fn draw_lanes<I: std::fmt::Debug, O: std::fmt::Debug>(
+    name: &str,
+    verdict: &str,
+    h: &History<I, O>,
+    result: &CheckResult<I, O>,
+) -> String {
+    let lanes = logbook_sim::html::LaneOp::from_history(h, result);
+    let page = logbook_sim::html::lanes_page(name, verdict, true, &lanes);
+    let path = std::env::temp_dir().join(format!("{name}.html"));
+    match std::fs::write(&path, page) {
+        Ok(()) => path.display().to_string(),
+        Err(e) => format!("(not written: {e})"),
+    }
 }
 
 fn configs() -> Vec<Config> {
