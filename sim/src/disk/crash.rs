@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::state::{write_into, DirOp, DiskState, FileOp};
+use super::faults::{FaultCounters, FaultRng};
+use super::state::{write_into, DirOp, DiskState, FileOp, Ino, Inode};
 use crate::trace::Trace;
 
 /// The sector size of the simulated disk: torn writes tear at these boundaries.
@@ -116,15 +117,40 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
         in_call: st.crash_in.take(),
         ..CrashReport::default()
     };
+    resolve_files(st, trace, &mut report);
+    resolve_dirs(st, trace, &mut report);
+    report.files_dropped = st.gc();
+    if st.rng.chance(st.rates.bit_rot) {
+        report.bit_rot = rot_random(st, trace);
+    }
+    start_generation(st, trace, &mut report);
+    report
+}
+
+/// The draws and counters a crash resolution shares across files and directories.
+struct Fate<'a> {
+    rng: &'a mut FaultRng,
+    counters: &'a mut FaultCounters,
+    trace: &'a Trace,
+}
+
+/// Every inode's pending ops, in inode order: each write kept, lost or torn, each length
+/// change kept or lost; then the inode forgets its handles and its failed-fsync marks.
+fn resolve_files(st: &mut DiskState, trace: &Trace, report: &mut CrashReport) {
     let (lost_rate, torn_rate) = (st.rates.lost_write, st.rates.torn_write);
+    let mut fate = Fate {
+        rng: &mut st.rng,
+        counters: &mut st.counters,
+        trace,
+    };
     for (ino, inode) in st.inodes.iter_mut() {
         report.fsync_dropped_lost += inode.doomed;
         for op in mem::take(&mut inode.pending) {
             match op {
-                FileOp::Write { off, data } => match st.rng.pick3(lost_rate, torn_rate) {
+                FileOp::Write { off, data } => match fate.rng.pick3(lost_rate, torn_rate) {
                     1 => {
                         report.writes_lost += 1;
-                        st.counters.lost_writes += 1;
+                        fate.counters.lost_writes += 1;
                         trace.event(format_args!(
                             "disk fault lost_write {}#{ino} off={off} len={}",
                             inode.hint.display(),
@@ -133,29 +159,7 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
                     }
                     2 => {
                         report.writes_torn += 1;
-                        st.counters.torn_writes += 1;
-                        let mut shape = String::new();
-                        for (start, stop) in sector_pieces(off, data.len() as u64) {
-                            let sector = if !st.rng.coin() {
-                                Sector::Old
-                            } else {
-                                [Sector::Old, Sector::New, Sector::Zero][st.rng.below(3) as usize]
-                            };
-                            shape.push(sector.letter());
-                            let part = &data[(start - off) as usize..(stop - off) as usize];
-                            match sector {
-                                Sector::Old => {}
-                                Sector::New => write_into(&mut inode.durable, start, part),
-                                Sector::Zero => {
-                                    write_into(&mut inode.durable, start, &vec![0; part.len()])
-                                }
-                            }
-                        }
-                        trace.event(format_args!(
-                            "disk fault torn_write {}#{ino} off={off} len={} sectors={shape}",
-                            inode.hint.display(),
-                            data.len()
-                        ));
+                        tear(&mut fate, inode, *ino, off, &data);
                     }
                     _ => {
                         report.writes_kept += 1;
@@ -163,9 +167,9 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
                     }
                 },
                 FileOp::SetLen { len } => {
-                    if st.rng.chance(lost_rate) {
+                    if fate.rng.chance(lost_rate) {
                         report.set_lens_lost += 1;
-                        st.counters.lost_set_lens += 1;
+                        fate.counters.lost_set_lens += 1;
                         trace.event(format_args!(
                             "disk fault lost_set_len {}#{ino} len={len}",
                             inode.hint.display()
@@ -182,15 +186,50 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
         inode.sticky_read_error = false;
         inode.handles = 0;
     }
+}
 
+/// A torn write: each of its sectors reaches the durable image as the old bytes (at least
+/// half the time), the new bytes or zeros.
+fn tear(fate: &mut Fate<'_>, inode: &mut Inode, ino: Ino, off: u64, data: &[u8]) {
+    fate.counters.torn_writes += 1;
+    let mut shape = String::new();
+    for (start, stop) in sector_pieces(off, data.len() as u64) {
+        let sector = if !fate.rng.coin() {
+            Sector::Old
+        } else {
+            [Sector::Old, Sector::New, Sector::Zero][fate.rng.below(3) as usize]
+        };
+        shape.push(sector.letter());
+        let part = &data[(start - off) as usize..(stop - off) as usize];
+        match sector {
+            Sector::Old => {}
+            Sector::New => write_into(&mut inode.durable, start, part),
+            Sector::Zero => write_into(&mut inode.durable, start, &vec![0; part.len()]),
+        }
+    }
+    fate.trace.event(format_args!(
+        "disk fault torn_write {}#{ino} off={off} len={} sectors={shape}",
+        inode.hint.display(),
+        data.len()
+    ));
+}
+
+/// Every directory's pending ops, in path order: each lost, kept, or (a rename) torn into a
+/// non-atomic one that leaves neither name.
+fn resolve_dirs(st: &mut DiskState, trace: &Trace, report: &mut CrashReport) {
     let (lost_dir, non_atomic) = (st.rates.lost_dir_entry, st.rates.non_atomic_rename);
+    let fate = Fate {
+        rng: &mut st.rng,
+        counters: &mut st.counters,
+        trace,
+    };
     for (path, dir) in st.dirs.iter_mut() {
         report.dir_sync_dropped_lost += dir.doomed;
         let mut names = dir.durable.clone();
         for op in mem::take(&mut dir.pending) {
-            if st.rng.chance(lost_dir) {
+            if fate.rng.chance(lost_dir) {
                 report.dir_ops_lost += 1;
-                st.counters.lost_dir_entries += 1;
+                fate.counters.lost_dir_entries += 1;
                 trace.event(format_args!(
                     "disk fault lost_dir_entry {} {op}",
                     path.display()
@@ -204,11 +243,11 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
                 half_done,
             } = &op
             {
-                if names.get(from) == Some(ino) && (*half_done || st.rng.chance(non_atomic)) {
+                if names.get(from) == Some(ino) && (*half_done || fate.rng.chance(non_atomic)) {
                     names.remove(from);
                     names.remove(to);
                     report.renames_non_atomic += 1;
-                    st.counters.non_atomic_renames += 1;
+                    fate.counters.non_atomic_renames += 1;
                     trace.event(format_args!(
                         "disk fault non_atomic_rename {} {op}",
                         path.display()
@@ -227,12 +266,11 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
         dir.doomed = 0;
         dir.diverged = false;
     }
-    report.files_dropped = st.gc();
+}
 
-    if st.rng.chance(st.rates.bit_rot) {
-        report.bit_rot = rot_random(st, trace);
-    }
-
+/// The machine is back: the page cache shows the durable images, locks and an armed crash
+/// are gone, and handles of the old generation are dead.
+fn start_generation(st: &mut DiskState, trace: &Trace, report: &mut CrashReport) {
     for inode in st.inodes.values_mut() {
         inode.live.clone_from(&inode.durable);
     }
@@ -244,7 +282,6 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
     report.generation = st.generation;
     trace.event(format_args!("disk crash resolved {report}"));
     st.check();
-    report
 }
 
 /// Flips one random bit of one random non-empty durable file that passes the rot filter.
