@@ -82,3 +82,23 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     /// `ErrorKind::WouldBlock` if another handle holds it. The lock dies with the process.
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn DirLock>>;
 }
+
+/// Creates `dir` and its missing parents so that a crash cannot lose them: after
+/// [`Fs::create_dir_all`], a [`Fs::sync_dir`] of the parent of every directory it created,
+/// shallowest first. Without it a power loss may drop the new directory's name, and with it
+/// everything the store acknowledged inside. Directories that existed already are left
+/// alone (their parents may not even be readable).
+pub(crate) fn create_dir_durable(fs: &dyn Fs, dir: &Path) -> io::Result<()> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| matches!(fs.list(a), Err(e) if e.kind() == io::ErrorKind::NotFound))
+        .collect();
+    fs.create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}

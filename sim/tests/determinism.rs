@@ -1,5 +1,17 @@
 //! Snapshots of the trace digest and head of a few fixed seeds: any change to what a seed
 //! does shows up in review as a snapshot diff.
+//!
+//! These are golden traces: they change with any new `Fs` call the engine makes, any new
+//! random draw of the simulated disk, any new trace line. That is their point (a change of
+//! behaviour must be seen), not a failure of determinism (`swarm --check-determinism`
+//! checks that). After an intended change, review the new traces and accept them:
+//!
+//! ```text
+//! cargo insta review            # with cargo-insta installed; or, to accept all at once:
+//! INSTA_UPDATE=always cargo test -p logbook-sim --test determinism
+//! ```
+//!
+//! and say in the commit why the trace changed.
 
 use std::path::Path;
 

@@ -13,6 +13,7 @@ const DB: &str = "/db";
 fn disk(seed: u64, rates: FaultRates) -> SimDisk {
     let d = SimDisk::new(seed, rates, Trace::new(false));
     d.create_dir_all(Path::new(DB)).unwrap();
+    d.sync_dir(Path::new("/")).unwrap(); // the directory's own name, durable
     d
 }
 
@@ -217,6 +218,40 @@ fn unsynced_create_vanishes_with_lost_dir_entry_and_survives_after_sync_dir() {
     d.crash();
     assert_eq!(d.durable_file(&p("new")).unwrap(), b"data");
     assert_eq!(d.list(Path::new(DB)).unwrap(), vec!["new"]);
+}
+
+#[test]
+fn a_new_directory_vanishes_with_its_files_unless_its_parent_is_synced() {
+    // (lost_dir_entry, sync the parent?, does the directory survive the crash?)
+    let cases = [(1.0, false, false), (1.0, true, true), (0.0, false, true)];
+    for (rate, sync_parent, survives) in cases {
+        let d = SimDisk::new(
+            1,
+            FaultRates {
+                lost_dir_entry: rate,
+                ..FaultRates::none()
+            },
+            Trace::new(false),
+        );
+        d.create_dir_all(Path::new("/a/b")).unwrap();
+        let f = d.open(Path::new("/a/b/seg"), true).unwrap();
+        f.write_at(b"acknowledged", 0).unwrap();
+        f.sync_data().unwrap();
+        d.sync_dir(Path::new("/a/b")).unwrap(); // the file's name is durable in /a/b
+        if sync_parent {
+            d.sync_dir(Path::new("/")).unwrap();
+            d.sync_dir(Path::new("/a")).unwrap();
+        }
+        d.crash();
+        let case = format!("rate {rate}, parent synced {sync_parent}");
+        assert_eq!(d.list(Path::new("/a/b")).is_ok(), survives, "{case}");
+        let img = d.durable_file(Path::new("/a/b/seg"));
+        assert_eq!(
+            img.as_deref() == Some(&b"acknowledged"[..]),
+            survives,
+            "{case}"
+        );
+    }
 }
 
 #[test]
@@ -441,6 +476,7 @@ fn rename_across_directories_needs_both_syncs() {
         },
     );
     d.create_dir_all(Path::new("/other")).unwrap();
+    d.sync_dir(Path::new("/")).unwrap(); // "/other" itself survives
     let f = durable_file(&d, "a");
     f.write_at(b"1", 0).unwrap();
     f.sync_data().unwrap();
@@ -465,4 +501,35 @@ fn open_handle_on_removed_file_keeps_working_until_the_crash() {
     let report = d.crash();
     assert_eq!(report.files_dropped, 1);
     assert!(d.list(Path::new(DB)).unwrap().is_empty());
+}
+
+#[test]
+fn a_store_in_new_directories_keeps_its_acknowledged_entries_through_a_crash() {
+    // Every new name is lost at a crash unless made durable: the engine must sync the parent
+    // of each directory it creates, or the whole store (and every acked entry) vanishes.
+    use logbook::{Config, Entry, FlushPolicy, Log, Strategy};
+    use logbook_sim::clock::SimClock;
+    let rates = FaultRates {
+        lost_dir_entry: 1.0,
+        ..FaultRates::none()
+    };
+    let d = SimDisk::new(7, rates, Trace::new(false));
+    let open = || {
+        let cfg = Config::new(Strategy::DiskFirst, FlushPolicy::Immediate);
+        Log::open(
+            Arc::new(d.clone()),
+            Arc::new(SimClock::new(0)),
+            "/var/node/log",
+            cfg,
+        )
+    };
+    let mut log = open().unwrap();
+    log.append(&[Entry::new(1, 1, b"acknowledged".to_vec())])
+        .unwrap();
+    log.sync().unwrap();
+    drop(log);
+    d.crash();
+    let mut log = open().unwrap();
+    let got = log.entry(1).unwrap().map(|e| e.payload.to_vec());
+    assert_eq!(got.as_deref(), Some(&b"acknowledged"[..]));
 }

@@ -171,6 +171,9 @@ fn a_failing_seed_exits_1_with_exactly_one_replay_command() {
     let mut run_args: Vec<String> = run_args.iter().map(|s| s.to_string()).collect();
     let t = run_args.iter().position(|a| a == "--trace").unwrap();
     run_args[t + 1] = trace.display().to_string();
+    let html = std::env::temp_dir().join(format!("replay-{}.html", std::process::id()));
+    let h = run_args.iter().position(|a| a == "--html").unwrap();
+    run_args[h + 1] = html.display().to_string();
     let refs: Vec<&str> = run_args.iter().map(String::as_str).collect();
     let (code, out) = cli(&refs);
     assert_eq!(code, 1, "{out}");
@@ -179,5 +182,11 @@ fn a_failing_seed_exits_1_with_exactly_one_replay_command() {
             .unwrap()
             .contains("VIOLATION"),
         "the trace ends in the violation"
+    );
+    // The same command draws the failure's picture.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("FAIL: invariant 1 (durable prefix)"),
+        "{page}"
     );
 }

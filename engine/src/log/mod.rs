@@ -136,8 +136,7 @@ impl Log {
     ) -> Result<Log> {
         cfg.validate()?;
         let dir: PathBuf = dir.as_ref().to_path_buf();
-        fs.create_dir_all(&dir)
-            .map_err(|e| Error::io("create_dir", &dir, e))?;
+        crate::fs::create_dir_durable(&*fs, &dir).map_err(|e| Error::io("create_dir", &dir, e))?;
         let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
             _ => Error::io("lock", &dir, e),

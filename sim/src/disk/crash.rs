@@ -118,6 +118,7 @@ pub(crate) fn resolve(st: &mut DiskState, trace: &Trace) -> CrashReport {
         ..CrashReport::default()
     };
     resolve_files(st, trace, &mut report);
+    resolve_new_dirs(st, trace, &mut report);
     resolve_dirs(st, trace, &mut report);
     report.files_dropped = st.gc();
     if st.rng.chance(st.rates.bit_rot) {
@@ -212,6 +213,33 @@ fn tear(fate: &mut Fate<'_>, inode: &mut Inode, ino: Ino, off: u64, data: &[u8])
         inode.hint.display(),
         data.len()
     ));
+}
+
+/// New directories whose names are not durable yet, in path order: each kept (its name
+/// becomes durable) or, at the `lost_dir_entry` rate, lost with everything below it (its
+/// files' inodes are then unreachable and collected).
+fn resolve_new_dirs(st: &mut DiskState, trace: &Trace, report: &mut CrashReport) {
+    let lost_rate = st.rates.lost_dir_entry;
+    let mut lost: Vec<PathBuf> = Vec::new();
+    for (path, dir) in st.dirs.iter_mut() {
+        if dir.entry_durable || lost.iter().any(|l| path.starts_with(l)) {
+            continue;
+        }
+        if st.rng.chance(lost_rate) {
+            report.dir_ops_lost += 1;
+            st.counters.lost_dir_entries += 1;
+            trace.event(format_args!(
+                "disk fault lost_dir_entry mkdir {}",
+                path.display()
+            ));
+            lost.push(path.clone());
+        } else {
+            report.dir_ops_kept += 1;
+            dir.entry_durable = true;
+        }
+    }
+    st.dirs
+        .retain(|path, _| !lost.iter().any(|l| path.starts_with(l)));
 }
 
 /// Every directory's pending ops, in path order: each lost, kept, or (a rename) torn into a

@@ -49,7 +49,9 @@
 //! - **Lost directory entry** (`lost_dir_entry`, per pending dir op at a crash, in contract):
 //!   the create, rename or remove vanishes. The survivors are applied in order, each only if
 //!   it still applies (its source name still names its inode). A file that no durable name
-//!   reaches afterwards loses its data, even if its data was synced.
+//!   reaches afterwards loses its data, even if its data was synced. A new directory's own
+//!   name is such an entry too, pending until its parent is synced: when it is lost, the
+//!   directory goes with everything below it.
 //! - **Non-atomic rename** (`non_atomic_rename`, per surviving pending rename at a crash, in
 //!   contract): like ALICE on a filesystem without atomic rename, neither name survives.
 //! - **Bit rot** (`bit_rot`, once per crash, detect-only): one random bit of one random

@@ -49,6 +49,23 @@ fn make_dirs(st: &mut DiskState, dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes the names of `parent`'s new subdirectories durable (part of its `sync_dir`).
+fn persist_child_dirs(st: &mut DiskState, parent: &Path) {
+    for (path, d) in st.dirs.iter_mut() {
+        if path.parent() == Some(parent) {
+            d.entry_durable = true;
+        }
+    }
+}
+
+/// How many subdirectories of `parent` wait for its `sync_dir` to make their names durable.
+fn pending_child_dirs(st: &DiskState, parent: &Path) -> usize {
+    st.dirs
+        .iter()
+        .filter(|(path, d)| path.parent() == Some(parent) && !d.entry_durable)
+        .count()
+}
+
 /// Makes every pending op of `dir` durable.
 fn persist_dir(d: &mut Dir) {
     for op in std::mem::take(&mut d.pending) {
@@ -292,16 +309,17 @@ impl Fs for SimDisk {
                 Err(not_found("directory", &d))
             }
         });
-        let pending = dir
-            .as_ref()
-            .ok()
-            .and_then(|d| st.dirs.get(d))
-            .map_or(0, |d| d.pending.len());
+        let pending = dir.as_ref().ok().map_or(0, |path| {
+            st.dirs.get(path).map_or(0, |d| d.pending.len()) + pending_child_dirs(st, path)
+        });
         if hit {
             let done = st.rng.coin();
             if done {
-                if let Some(d) = dir.as_ref().ok().and_then(|d| st.dirs.get_mut(d)) {
-                    persist_dir(d);
+                if let Ok(path) = dir.as_ref() {
+                    if let Some(d) = st.dirs.get_mut(path) {
+                        persist_dir(d);
+                    }
+                    persist_child_dirs(st, path);
                 }
                 st.gc();
             }
@@ -314,17 +332,18 @@ impl Fs for SimDisk {
         }
         let rate = st.rates.dir_sync_error_rate();
         let r = dir.and_then(|dir| {
-            let d = st
-                .dirs
-                .get_mut(&dir)
-                .ok_or_else(|| not_found("directory", &dir))?;
             if pending == 0 {
                 return Ok(());
             }
             if !st.rng.chance(rate) {
+                persist_child_dirs(st, &dir);
+                let d = st.dirs.get_mut(&dir).expect("checked above");
                 persist_dir(d);
                 return Ok(());
             }
+            // The names of new subdirectories stay pending (the next sync_dir may persist
+            // them); only the file ops are dropped or kept at random.
+            let d = st.dirs.get_mut(&dir).expect("checked above");
             let mut dropped = 0;
             for op in std::mem::take(&mut d.pending) {
                 if st.rng.coin() {

@@ -191,10 +191,14 @@ impl fmt::Display for DirOp {
     }
 }
 
-/// One directory's file names (subdirectories are kept in [`DiskState::dirs`] and are
-/// durable at once).
+/// One directory's file names (subdirectories are kept in [`DiskState::dirs`]; each knows
+/// whether its own name in its parent is durable yet).
 #[derive(Debug, Default)]
 pub(crate) struct Dir {
+    /// This directory's own name in its parent is durable (a `sync_dir` of the parent, or a
+    /// root). A new directory's entry is pending like a file's: a crash may lose it, and
+    /// everything below it with it.
+    pub entry_durable: bool,
     pub durable: BTreeMap<String, Ino>,
     pub live: BTreeMap<String, Ino>,
     pub pending: Vec<DirOp>,
@@ -281,8 +285,13 @@ pub(crate) struct DiskState {
 impl DiskState {
     pub(crate) fn new(seed: u64, rates: FaultRates) -> Self {
         let mut dirs = BTreeMap::new();
-        dirs.insert(PathBuf::new(), Dir::default());
-        dirs.insert(PathBuf::from("/"), Dir::default());
+        for root in [PathBuf::new(), PathBuf::from("/")] {
+            let dir = Dir {
+                entry_durable: true,
+                ..Dir::default()
+            };
+            dirs.insert(root, dir);
+        }
         DiskState {
             rates,
             rng: FaultRng::new(seed),
