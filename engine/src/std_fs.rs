@@ -1,4 +1,14 @@
 //! The OS backend of [`Fs`]: the only module of the engine that names `std::fs`.
+//!
+//! Linux only: segment preallocation calls `fallocate(2)`, and durability rests on Linux's
+//! `fdatasync` and directory-fsync semantics. A build for another OS stops here with a clear
+//! message rather than deep inside `libc` (the README states the platform).
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "logbook supports Linux only: StdFs needs fallocate(2) and Linux's fsync semantics \
+     (see the README's Platform line)"
+);
 
 use std::fs::{File, OpenOptions};
 use std::io;
