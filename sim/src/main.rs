@@ -1,4 +1,4 @@
-//! The `logbook-sim` command line: `swarm`, `run` and `shrink`.
+//! The `logbook-sim` command line: `swarm`, `run`, `shrink` and `cluster`.
 //!
 //! Exit codes: 0 all passed; 1 invariant violation; 2 engine panic; 3 determinism broken;
 //! 4 expected violation not seen; 64 bad arguments or scenario.
@@ -76,6 +76,8 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
     },
+    /// A raft-rs cluster on logbook under network and disk faults (`cluster-*.toml`).
+    Cluster(logbook_sim::cluster::ClusterArgs),
     /// Reduce a failing seed to a minimal failing schedule and print its replay command.
     Shrink {
         #[arg(long)]
@@ -135,6 +137,7 @@ fn main() -> ExitCode {
     // Panics are captured per seed and reported as a failure class; keep stderr readable.
     std::panic::set_hook(Box::new(|_| {}));
     match cli.command {
+        Command::Cluster(args) => logbook_sim::cluster::run_cli(args),
         Command::Swarm {
             scenarios,
             only,
