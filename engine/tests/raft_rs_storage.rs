@@ -281,6 +281,7 @@ fn everything_survives_a_reopen_under_both_strategies() {
             assert!(s.initialize_with_conf_state(cs.clone()).is_err());
             s.append(&[new_entry(1, 1), new_entry(2, 1), new_entry(3, 2)])
                 .unwrap();
+            s.sync().unwrap(); // the saved commit never passes the durable index
             let hs = HardState {
                 term: 2,
                 vote: 3,
@@ -325,4 +326,32 @@ fn a_commit_past_a_lost_memfirst_tail_is_clamped() {
     let s = open(dir.path(), Strategy::MemFirst);
     assert_eq!(s.last_index(), Ok(2));
     assert_eq!(s.initial_state().unwrap().hard_state.commit, 2);
+}
+
+#[test]
+fn a_saved_commit_never_covers_a_truncation_owed_to_the_disk() {
+    // Entries 1..=3 of term 1 are durable; a new leader replaces 2.. with term 2 in memory
+    // (MemFirst owes the truncation to the next flush) and says 3 is committed.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(dir.path(), Strategy::MemFirst);
+        s.append(&[new_entry(1, 1), new_entry(2, 1), new_entry(3, 1)])
+            .unwrap();
+        s.sync().unwrap();
+        s.append(&[new_entry(2, 2), new_entry(3, 2)]).unwrap();
+        let hs = HardState {
+            term: 2,
+            commit: 3,
+            ..Default::default()
+        };
+        s.set_hard_state(&hs).unwrap();
+        // power loss before the flush
+    }
+    let s = open(dir.path(), Strategy::MemFirst);
+    assert_eq!(s.term(3), Ok(1), "the disk still holds the stale entries");
+    assert_eq!(
+        s.initial_state().unwrap().hard_state.commit,
+        1,
+        "so the commit index must not cover them"
+    );
 }

@@ -26,11 +26,14 @@
 //! - The commit index a `LightReady` announces after `advance` is not saved (saving it
 //!   would cost a metadata fsync per commit): Raft re-learns the commit index from the
 //!   leader, so after a restart entries are re-applied once the cluster commits again.
-//! - MemFirst may lose an unflushed tail in a crash while the hard state (durable at once)
-//!   says a later index was committed. raft-rs refuses to start with `commit` past the last
-//!   index, so [`Storage::initial_state`](raft::Storage::initial_state) reports `commit`
-//!   clamped to the last index: those entries are held durably by a quorum, and the leader
-//!   sends them again.
+//! - The saved commit index never passes the log's durable index. raft-rs hands a
+//!   follower a commit index covering entries it has not persisted yet; saved as is, with
+//!   MemFirst a crash could leave it covering entries the disk lacks, or stale entries
+//!   that a truncation had replaced in memory only: the node would then apply a stale entry
+//!   as committed (the cluster simulation found exactly this). Saved no further than the
+//!   durable index, it covers only entries the disk holds as they are; the rest of the
+//!   commit index is re-learned from the leader. [`Storage::initial_state`](raft::Storage::initial_state)
+//!   also reports `commit` clamped to the last index, as raft-rs refuses to start past it.
 //!
 //! # Threads
 //!
@@ -157,12 +160,15 @@ impl LogStorage {
         self.state.save(record).map_err(to_raft_error)
     }
 
-    /// Saves the hard state durably, under every strategy.
+    /// Saves the hard state durably, under every strategy, with `commit` lowered to the
+    /// log's durable index: a commit index saved past it could, after a crash, cover entries
+    /// the disk does not hold or, worse, older entries a truncation had replaced in memory
+    /// only (see the module docs).
     pub fn set_hard_state(&mut self, hs: &RaftHardState) -> raft::Result<()> {
-        self.log
-            .get_mut()
-            .save_hard_state(to_hard_state(hs))
-            .map_err(to_raft_error)
+        let log = self.log.get_mut();
+        let mut saved = to_hard_state(hs);
+        saved.commit = saved.commit.min(log.durable_index());
+        log.save_hard_state(saved).map_err(to_raft_error)
     }
 
     /// Appends `entries`, first removing any existing entries from `entries[0].index` on
