@@ -35,6 +35,9 @@ pub enum CheckKind {
     Linearizability,
     /// A node could not reopen its storage after a crash.
     Recovery,
+    /// raft-rs stopped on one of its own assertions (a commit index past a follower's log:
+    /// the follower lost entries it had acknowledged).
+    RaftAssertion,
 }
 
 impl CheckKind {
@@ -48,6 +51,7 @@ impl CheckKind {
             CheckKind::CommittedLost => "C5",
             CheckKind::Linearizability => "C6",
             CheckKind::Recovery => "R",
+            CheckKind::RaftAssertion => "RA",
         }
     }
 

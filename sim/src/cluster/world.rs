@@ -37,6 +37,21 @@ pub(super) enum Ev {
     Heal,
 }
 
+/// An event's kind, for reports.
+fn kind(ev: &Ev) -> &'static str {
+    match ev {
+        Ev::Tick(_) => "tick",
+        Ev::Chaos => "chaos",
+        Ev::Flush(_) => "flush",
+        Ev::Deliver(..) => "message delivery",
+        Ev::Request(..) => "client request",
+        Ev::Reply(..) => "client reply",
+        Ev::ClientSend(_) | Ev::ClientRetry(..) | Ev::Timeout(..) => "client",
+        Ev::Restart(_) => "restart",
+        Ev::Heal => "heal",
+    }
+}
+
 /// A node slot: its disk, and the running node when it is up.
 pub(super) struct Slot {
     pub disk: SimDisk,
@@ -146,7 +161,17 @@ impl<'a> World<'a> {
             self.now = t;
             self.clock.set(t);
             self.stats.events += 1;
-            self.dispatch(ev);
+            let what = kind(&ev);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(ev)));
+            if let Err(p) = r {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                let detail = format!("a node panicked handling a {what} event: {msg}");
+                self.violation(CheckKind::RaftAssertion, detail);
+            }
         }
     }
 
