@@ -69,9 +69,11 @@ impl CheckKind {
 /// A failed check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The check that failed.
     pub kind: CheckKind,
     /// Simulated time of the failure.
     pub at_ms: u64,
+    /// What the check saw.
     pub detail: String,
 }
 
@@ -91,6 +93,7 @@ impl fmt::Display for Violation {
 /// One log entry as the checks see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
+    /// The entry's term.
     pub term: u64,
     /// The entry's hash (type and data).
     pub hash: u64,

@@ -8,9 +8,11 @@ use crate::linearizability::{Kv, KvInput, KvOp, KvOutput};
 /// deduplication of re-sent requests) and what it asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
+    /// The client that sent it.
     pub client: u64,
     /// The client's request number; a re-sent request keeps it.
     pub seq: u64,
+    /// What it asks.
     pub input: KvInput,
 }
 

@@ -52,7 +52,9 @@ pub const LIN_STEPS_MAX: u64 = 2_000_000;
 /// One cluster run: a scenario and a seed, and the knobs `shrink` turns off.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
+    /// The scenario.
     pub scenario: ClusterScenario,
+    /// The seed every random choice comes from.
     pub seed: u64,
     /// Keep every trace line (for `--trace`).
     pub record_trace: bool,
@@ -75,24 +77,37 @@ impl RunSpec {
 /// What one run (or many, added up) did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterStats {
+    /// Runs added up.
     pub runs: u64,
+    /// Events handled.
     pub events: u64,
+    /// Raft messages sent (before the network's faults).
     pub messages: u64,
+    /// Messages (raft and client) the network dropped.
     pub dropped: u64,
+    /// Messages the network delivered twice.
     pub duplicated: u64,
+    /// Partitions started.
     pub partitions: u64,
+    /// Node crashes (power loss or fail-stop).
     pub crashes: u64,
+    /// Crashes of a majority, or of every node, at one instant.
     pub majority_crashes: u64,
+    /// Restarts from disk after a crash.
     pub restarts: u64,
     /// Nodes stopped by a storage error (an injected fsync error...).
     pub fail_stops: u64,
     /// Distinct leader terms seen.
     pub elections: u64,
+    /// The highest leader term seen (per run; not added up).
     pub last_leader_term: u64,
     /// Entries committed (applied somewhere), summed over runs.
     pub committed: u64,
+    /// Client operations answered.
     pub ops_ok: u64,
+    /// Client operations given up (outcome unknown).
     pub ops_unknown: u64,
+    /// Checks made.
     pub checks: u64,
     /// Runs whose linearizability check ran out of steps.
     pub lin_unknown: u64,
@@ -136,6 +151,7 @@ impl ClusterStats {
 /// The outcome of one run.
 #[derive(Debug, Clone)]
 pub struct RunResult {
+    /// What the run did.
     pub stats: ClusterStats,
     /// The first failed check, if any.
     pub violation: Option<Violation>,

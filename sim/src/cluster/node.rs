@@ -22,6 +22,7 @@ use crate::linearizability::KvOutput;
 /// How the node persists a `Ready` (the bug switches of expected-violation scenarios).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WritePath {
+    /// The log's strategy.
     pub strategy: Strategy,
     /// MemFirst only: send persisted messages and advance before the entries are durable.
     pub ack_before_durable: bool,
@@ -31,8 +32,10 @@ pub struct WritePath {
 
 /// A node that is up.
 pub struct Up {
+    /// raft-rs, on the node's storage.
     pub raw: RawNode<LogStorage>,
     readies: AsyncReadies,
+    /// The key-value state machine (rebuilt from the log after a restart).
     pub sm: StateMachine,
     /// Requests this node proposed, as (client, seq): it answers them once applied.
     pub waiting: BTreeSet<(u64, u64)>,

@@ -28,8 +28,9 @@ pub struct NetworkSpec {
     pub drop: f64,
     /// Probability that a message is delivered twice.
     pub duplicate: f64,
-    /// Delivery delay bounds; a random delay in between reorders messages.
+    /// The shortest delivery delay.
     pub delay_min_ms: u64,
+    /// The longest delivery delay; a random delay in between reorders messages.
     pub delay_max_ms: u64,
     /// Probability per tick interval that a partition starts (if none is in place).
     pub partition: f64,
@@ -61,8 +62,9 @@ pub struct CrashSpec {
     /// Probability per tick interval that every node crashes at the same instant (a
     /// data-centre power loss; in contract: nothing acknowledged may be lost).
     pub all: f64,
-    /// Down time before a crashed node restarts from its disk.
+    /// The shortest down time before a crashed node restarts from its disk.
     pub restart_min_ms: u64,
+    /// The longest down time.
     pub restart_max_ms: u64,
 }
 
@@ -82,11 +84,15 @@ impl Default for CrashSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientSpec {
+    /// Clients, each with one operation in flight at a time.
     pub clients: u32,
+    /// Keys the operations pick from.
     pub keys: u32,
-    /// Weights of Put, Get and compare-and-set.
+    /// Weight of Put.
     pub put: u32,
+    /// Weight of Get.
     pub get: u32,
+    /// Weight of compare-and-set (expecting the last value the client saw).
     pub cas: u32,
     /// Think time between a client's requests.
     pub think_max_ms: u64,
@@ -126,10 +132,14 @@ pub struct BugSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
+    /// Every node's persistence strategy.
     pub strategy: StrategySpec,
+    /// Every node's flush policy.
     pub flush: FlushSpec,
+    /// `pass`, or `violation` for a scenario with a deliberate bug.
     #[serde(default)]
     pub expect: Expect,
+    /// What the scenario is for.
     #[serde(default)]
     pub description: String,
     /// 3 or 5.
@@ -147,16 +157,22 @@ pub struct ClusterFile {
     /// Simulated cost of one fsync: a node's messages leave that much later per sync.
     #[serde(default = "default_fsync_ms")]
     pub fsync_ms: u64,
+    /// Engine limits (as in the plain swarm's scenarios).
     #[serde(default)]
     pub engine: EngineSpec,
+    /// The network's faults.
     #[serde(default)]
     pub network: NetworkSpec,
+    /// Node crashes.
     #[serde(default)]
     pub crash: CrashSpec,
+    /// The clients.
     #[serde(default)]
     pub clients: ClientSpec,
+    /// Each node's disk faults (read errors, a full disk and bit rot are refused).
     #[serde(default = "FaultRates::none")]
     pub faults: FaultRates,
+    /// Deliberate bugs.
     #[serde(default)]
     pub bug: BugSpec,
 }
@@ -177,8 +193,11 @@ fn default_fsync_ms() -> u64 {
 /// A loaded, validated cluster scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterScenario {
+    /// The file's stem.
     pub name: String,
+    /// Where it was loaded from (for replay commands).
     pub path: PathBuf,
+    /// Its contents.
     pub spec: ClusterFile,
 }
 

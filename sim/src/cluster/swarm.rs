@@ -12,16 +12,22 @@ use crate::swarm::FailureClass;
 /// One failing seed.
 #[derive(Debug, Clone)]
 pub struct ClusterFailure {
+    /// The seed (0 for a scenario-wide failure).
     pub seed: u64,
+    /// The class, which fixes the exit code.
     pub class: FailureClass,
+    /// One line of explanation.
     pub detail: String,
+    /// The failed check, if a check failed.
     pub violation: Option<Violation>,
 }
 
 /// One seed's outcome.
 #[derive(Debug, Clone)]
 pub struct SeedOutcome {
+    /// What the run did.
     pub stats: ClusterStats,
+    /// Why the seed fails, if it does (a violation in an expected-violation scenario does not).
     pub failure: Option<ClusterFailure>,
     /// The first failed check, wanted or not.
     pub violation: Option<Violation>,
@@ -81,9 +87,13 @@ pub fn run_seed(spec: &RunSpec, check_determinism: bool) -> SeedOutcome {
 /// One scenario's results.
 #[derive(Debug, Clone)]
 pub struct ClusterSummary {
+    /// The scenario.
     pub scenario: ClusterScenario,
+    /// Seeds run.
     pub seeds_run: u64,
+    /// Their stats, added up.
     pub stats: ClusterStats,
+    /// Failing seeds.
     pub failures: Vec<ClusterFailure>,
     /// Every violation found, by seed (for expected-violation scenarios, the detections).
     pub violations: Vec<(u64, Violation)>,
