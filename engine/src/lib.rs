@@ -15,6 +15,8 @@ mod meta;
 #[cfg(feature = "openraft")]
 pub mod openraft;
 mod preload;
+#[cfg(feature = "raft-rs")]
+pub mod raft_rs;
 mod read_buf;
 mod record;
 mod recovery;

@@ -2,6 +2,7 @@
 //! fault injection, invariant checkers, a linearizability checker and a conformance suite.
 
 pub mod clock;
+pub mod cluster;
 pub mod conformance;
 pub mod disk;
 pub mod html;

@@ -1,5 +1,5 @@
 //! The `logbook-sim` command line: `swarm`, `run`, `shrink`, `lin` and `merge-junit` (each in
-//! `cli/`).
+//! `cli/`), and `cluster` (in the library's `cluster/`).
 //!
 //! Exit codes: 0 all passed; 1 invariant violation; 2 engine panic; 3 determinism broken;
 //! 4 expected violation not seen; 64 bad arguments or scenario.
@@ -44,6 +44,8 @@ enum Command {
         shards: Vec<PathBuf>,
     },
     Shrink(cli::other::ShrinkArgs),
+    /// A raft-rs cluster on logbook under network and disk faults (`cluster-*.toml`).
+    Cluster(logbook_sim::cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,5 +65,6 @@ fn main() -> ExitCode {
         Command::Lin { history, html } => cli::other::lin(&history, html.as_deref()),
         Command::MergeJunit { out, shards } => cli::other::merge_junit(&out, &shards),
         Command::Shrink(args) => args.exec(),
+        Command::Cluster(args) => logbook_sim::cluster::run_cli(args),
     }
 }

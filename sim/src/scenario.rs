@@ -232,6 +232,7 @@ impl Scenario {
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .filter(|p| !crate::cluster::is_cluster_scenario(p))
             .collect();
         paths.sort();
         paths.iter().map(|p| Scenario::load(p)).collect()

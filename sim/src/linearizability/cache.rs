@@ -16,7 +16,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::bitset::Bitset;
 
@@ -36,14 +36,30 @@ type Words = Box<[u64]>;
 /// antichain under inclusion).
 type Bucket<S> = Vec<(S, Vec<Words>)>;
 
-/// Explored configurations, keyed by `done`. A fixed hasher keeps runs reproducible; the
-/// map is only queried, never iterated, so its order cannot leak into results.
+/// Explored configurations, keyed by `done` *and the state's hash*: a bucket holds only
+/// the states of one `done` set whose hashes are equal, so a lookup compares a state with
+/// its (rare) hash collisions only, never with every state reached with the same `done`
+/// set (long model states made those comparisons the checker's main cost). A fixed hasher
+/// keeps runs reproducible; the map is only queried, never iterated, so its order cannot
+/// leak into results.
 #[derive(Debug)]
 pub(crate) struct Cache<S> {
-    map: HashMap<Words, Bucket<S>, BuildHasherDefault<DefaultHasher>>,
+    map: HashMap<Words, ByHash<S>, Fixed>,
 }
 
-impl<S: Clone + Eq + std::hash::Hash> Cache<S> {
+type Fixed = BuildHasherDefault<DefaultHasher>;
+
+/// The buckets of one `done` set, by state hash.
+type ByHash<S> = HashMap<u64, Bucket<S>, Fixed>;
+
+/// The state's hash under a fixed hasher.
+fn state_hash<S: Hash>(state: &S) -> u64 {
+    let mut h = DefaultHasher::new();
+    state.hash(&mut h);
+    h.finish()
+}
+
+impl<S: Clone + Eq + Hash> Cache<S> {
     pub fn new() -> Self {
         Cache {
             map: HashMap::default(),
@@ -54,11 +70,16 @@ impl<S: Clone + Eq + std::hash::Hash> Cache<S> {
     /// already was.
     pub fn remember(&mut self, lin: &Linearized, state: &S) -> bool {
         let used = lin.used.words();
-        let Some(bucket) = self.map.get_mut(lin.done.words()) else {
-            self.map.insert(
-                lin.done.words().into(),
-                vec![(state.clone(), vec![used.into()])],
-            );
+        let hash = state_hash(state);
+        let fresh = || vec![(state.clone(), vec![Words::from(used)])];
+        let Some(by_hash) = self.map.get_mut(lin.done.words()) else {
+            let mut by_hash = ByHash::default();
+            by_hash.insert(hash, fresh());
+            self.map.insert(lin.done.words().into(), by_hash);
+            return true;
+        };
+        let Some(bucket) = by_hash.get_mut(&hash) else {
+            by_hash.insert(hash, fresh());
             return true;
         };
         let Some((_, sets)) = bucket.iter_mut().find(|(s, _)| s == state) else {

@@ -18,7 +18,9 @@
 //! Everything is deterministic: the same history and model give the same verdict, witness,
 //! window and step count (hash sets are only queried, never iterated).
 //!
-//! Models: [`CasRegister`] (the Jepsen etcd register) and [`RaftLog`] (one Raft log store).
+//! Models: [`CasRegister`] (the Jepsen etcd register), [`RaftLog`] (one Raft log store) and
+//! [`Kv`] (a key-value store). [`Checker::check_partitioned`] checks independent parts (keys)
+//! one by one and stops at the first that fails.
 //! [`parse_jepsen_log`] reads Jepsen's register histories.
 //!
 //! ```
@@ -38,7 +40,9 @@ mod checker;
 mod event_list;
 mod history;
 mod jepsen;
+mod kv;
 mod model;
+mod partition;
 mod raft_log;
 mod register;
 mod search;
@@ -52,6 +56,8 @@ pub use jepsen::{
     load_jepsen_log, parse_jepsen_log, JepsenErrorKind, JepsenLoadError, JepsenParseError,
     RegisterHistory,
 };
+pub use kv::{Kv, KvInput, KvOp, KvOutput};
 pub use model::Model;
+pub use partition::PartitionedCheck;
 pub use raft_log::{LogEntry, LogError, LogInput, LogOutput, LogState, RaftLog};
 pub use register::{CasRegister, RegisterInput, RegisterOutput};

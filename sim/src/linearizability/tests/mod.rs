@@ -5,6 +5,7 @@ mod brute;
 mod log_histories;
 mod log_model;
 mod parser;
+mod partition;
 mod random;
 mod tables;
 
