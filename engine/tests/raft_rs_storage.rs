@@ -355,3 +355,33 @@ fn a_saved_commit_never_covers_a_truncation_owed_to_the_disk() {
         "so the commit index must not cover them"
     );
 }
+
+#[test]
+fn a_snapshot_saved_before_a_crash_is_finished_at_open() {
+    use logbook::raft_rs::codec::StateRecord;
+    use logbook::raft_rs::StateLog;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = open(dir.path(), Strategy::DiskFirst);
+        s.append(&(1..=5).map(|i| new_entry(i, 1)).collect::<Vec<_>>())
+            .unwrap();
+        s.close().unwrap();
+    }
+    // A crash right after a snapshot install saved the leader's snapshot (4, term 2): the
+    // log still holds the conflicting entries and the old commit index.
+    let mut record = StateRecord::default();
+    record.snapshot.mut_metadata().index = 4;
+    record.snapshot.mut_metadata().term = 2;
+    let clock = Arc::new(SystemClock::new());
+    let mut state = StateLog::open(Arc::new(StdFs), clock, &dir.path().join("state")).unwrap();
+    state.save(record).unwrap();
+    state.close().unwrap();
+    let s = open(dir.path(), Strategy::DiskFirst);
+    assert_eq!((s.first_index(), s.last_index()), (Ok(5), Ok(4)));
+    assert_eq!(
+        s.term(4),
+        Ok(2),
+        "the snapshot's term, the stale suffix cut"
+    );
+    assert_eq!(s.initial_state().unwrap().hard_state.commit, 4);
+}

@@ -26,6 +26,9 @@
 //! - The commit index a `LightReady` announces after `advance` is not saved (saving it
 //!   would cost a metadata fsync per commit): Raft re-learns the commit index from the
 //!   leader, so after a restart entries are re-applied once the cluster commits again.
+//! - A snapshot is saved before the log moves its boundary to it (compaction, install); a
+//!   crash in between is finished at open (boundary moved, a conflicting suffix cut, the
+//!   commit index raised to the snapshot), so raft-rs always restarts from the snapshot.
 //! - The saved commit index never passes the log's durable index. raft-rs hands a
 //!   follower a commit index covering entries it has not persisted yet; saved as is, with
 //!   MemFirst a crash could leave it covering entries the disk lacks, or stale entries
@@ -101,8 +104,9 @@ impl LogStorage {
         cfg: Config,
     ) -> crate::Result<LogStorage> {
         let dir = dir.as_ref();
-        let log = Log::open(fs.clone(), clock.clone(), dir.join("log"), cfg)?;
+        let mut log = Log::open(fs.clone(), clock.clone(), dir.join("log"), cfg)?;
         let state = StateLog::open(fs, clock, &dir.join("state"))?;
+        finish_snapshot(&mut log, state.current().snapshot.get_metadata())?;
         Ok(LogStorage {
             log: RefCell::new(log),
             state,
@@ -280,6 +284,40 @@ impl LogStorage {
         self.log.into_inner().close()?;
         self.state.close()
     }
+}
+
+/// Finishes what a crash may have left between a durable snapshot and the log: a
+/// compaction or a snapshot install saves the snapshot first, then moves the log's boundary,
+/// then (install) raises the hard state. At open, a boundary behind the snapshot is moved up
+/// to it (after cutting a suffix that conflicts with it: an install's truncation that
+/// MemFirst still owed), and a saved commit index below it is raised: the snapshot covers
+/// only committed entries. raft-rs could not start otherwise (its applied index, the
+/// snapshot's, would pass its commit index).
+fn finish_snapshot(log: &mut Log, meta: &raft::eraftpb::SnapshotMetadata) -> crate::Result<()> {
+    if meta.index == 0 {
+        return Ok(());
+    }
+    if log.first_index() <= meta.index {
+        if log.last_index() > meta.index {
+            let term = log.entry(meta.index)?.map(|e| e.term);
+            if term != Some(meta.term) {
+                log.truncate(meta.index + 1)?;
+            }
+        }
+        tracing::warn!(
+            index = meta.index,
+            "finishing a snapshot a crash interrupted"
+        );
+        log.purge(LogId::new(meta.term, meta.index))?;
+        log.sync()?;
+    }
+    let mut hs = log.hard_state();
+    if hs.commit < meta.index {
+        hs.commit = meta.index;
+        hs.term = hs.term.max(meta.term);
+        log.save_hard_state(hs)?;
+    }
+    Ok(())
 }
 
 /// The raft-rs view of the hard state, commit clamped as the module docs explain.

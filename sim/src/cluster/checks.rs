@@ -167,6 +167,22 @@ impl Checks {
         self.mirrors[node].clear();
     }
 
+    /// Node `node`'s log now starts after a snapshot (or compaction) at `index`: the
+    /// entries up to it are taken to be the committed ones, which a snapshot covers (0:
+    /// an empty log).
+    pub fn install_snapshot(&mut self, node: usize, index: u64, now: u64) {
+        let index = index as usize;
+        if index > self.applied.len() {
+            let detail = format!(
+                "node {} holds a snapshot at {index}, past the {} entries ever applied",
+                node + 1,
+                self.applied.len()
+            );
+            return self.fail(CheckKind::StateMachineSafety, now, detail);
+        }
+        self.mirrors[node] = self.applied[..index].to_vec();
+    }
+
     /// Node `node` now holds `entries` from `first` on (replacing what was there), as
     /// `(term, hash)`; checks C2 against every other live node.
     pub fn on_append(&mut self, node: usize, first: u64, entries: &[(u64, u64)], now: u64) {

@@ -75,6 +75,48 @@ impl StateMachine {
         self.values.get(&key).map_or("", String::as_str)
     }
 
+    /// The state as snapshot data: `v|key|value` and `s|client|seq|output` lines.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for (k, v) in &self.values {
+            out.push_str(&format!("v|{k}|{v}\n"));
+        }
+        for (c, (seq, o)) in &self.sessions {
+            let o = match o {
+                KvOutput::Value(v) => format!("V{v}"),
+                KvOutput::Ok => "O".into(),
+                KvOutput::Cas(b) => format!("C{}", u8::from(*b)),
+            };
+            out.push_str(&format!("s|{c}|{seq}|{o}\n"));
+        }
+        out.into_bytes()
+    }
+
+    /// The inverse of [`StateMachine::encode`]; `None` for anything else.
+    pub fn decode(bytes: &[u8]) -> Option<StateMachine> {
+        let mut sm = StateMachine::default();
+        for line in std::str::from_utf8(bytes).ok()?.lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            match f[..] {
+                ["v", k, v] => {
+                    sm.values.insert(k.parse().ok()?, v.to_string());
+                }
+                ["s", c, seq, o] => {
+                    let out = match o.split_at_checked(1)? {
+                        ("V", v) => KvOutput::Value(v.to_string()),
+                        ("O", "") => KvOutput::Ok,
+                        ("C", b) => KvOutput::Cas(b == "1"),
+                        _ => return None,
+                    };
+                    sm.sessions
+                        .insert(c.parse().ok()?, (seq.parse().ok()?, out));
+                }
+                _ => return None,
+            }
+        }
+        Some(sm)
+    }
+
     /// Applies `cmd` (once per client request) and returns its output.
     pub fn apply(&mut self, cmd: &Command) -> KvOutput {
         if let Some((seq, out)) = self.sessions.get(&cmd.client) {
@@ -118,5 +160,7 @@ mod tests {
             },
         };
         assert_eq!(sm.apply(&get), KvOutput::Value("v3.7".into()));
+        assert_eq!(StateMachine::decode(&sm.encode()), Some(sm));
+        assert_eq!(StateMachine::decode(b"x|1"), None);
     }
 }

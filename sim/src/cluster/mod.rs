@@ -223,7 +223,7 @@ fn settle(w: &mut World<'_>, from_ms: u64) {
                     )
                 })
                 .collect();
-            w.checks.node_down(i);
+            w.checks.install_snapshot(i, first - 1, w.now);
             w.checks.on_append(i, first, &seen, w.now);
         }
     }

@@ -28,6 +28,9 @@ pub struct WritePath {
     pub ack_before_durable: bool,
     /// Save every hard state without its vote.
     pub forget_vote: bool,
+    /// Snapshot and compact once this many entries are applied past the first index (0:
+    /// never).
+    pub compact_entries: u64,
 }
 
 /// A node that is up.
@@ -41,6 +44,8 @@ pub struct Up {
     pub waiting: BTreeSet<(u64, u64)>,
     /// Syncs of the log counted so far (for the fsync cost).
     syncs_seen: u64,
+    /// The last index applied to `sm`.
+    applied: u64,
 }
 
 /// What one drive of a node produced.
@@ -48,8 +53,8 @@ pub struct Up {
 pub struct Outbox {
     /// Raft messages to send.
     pub messages: Vec<Message>,
-    /// Entries appended to the log: the first index and (term, hash) of each.
-    pub appended: Vec<(u64, Vec<(u64, u64)>)>,
+    /// Changes to the log, in order.
+    pub appended: Vec<LogChange>,
     /// Entries applied: (index, term, hash).
     pub applied: Vec<(u64, u64, u64)>,
     /// Answers to clients: (client, seq, output).
@@ -58,11 +63,21 @@ pub struct Outbox {
     pub syncs: u64,
 }
 
+/// One change to a node's log, as the checks mirror it.
+#[derive(Debug)]
+pub enum LogChange {
+    /// Entries from this index on, as (term, hash), replacing what was there.
+    Append(u64, Vec<(u64, u64)>),
+    /// A snapshot from the leader up to this index replaced the whole log.
+    Snapshot(u64),
+}
+
 /// The raft-rs configuration of node `id`: a one-tick election timeout range, so raft-rs's
 /// unseeded RNG has a single value to draw; the jitter comes from the simulator's tick skew.
-pub fn raft_config(id: u64) -> RaftConfig {
+pub fn raft_config(id: u64, applied: u64) -> RaftConfig {
     RaftConfig {
         id,
+        applied,
         election_tick: 10,
         heartbeat_tick: 2,
         min_election_tick: 10,
@@ -100,14 +115,19 @@ impl Up {
                 .map_err(|e| format!("initialize: {e}"))?;
         }
         let syncs_seen = storage.with_log(|l| l.stats().syncs);
-        let raw = RawNode::new(&raft_config(id), storage, &discard_logger())
+        let snap = storage.latest_snapshot();
+        let applied = snap.get_metadata().index;
+        let sm = StateMachine::decode(&snap.data)
+            .ok_or_else(|| format!("undecodable snapshot at {applied}"))?;
+        let raw = RawNode::new(&raft_config(id, applied), storage, &discard_logger())
             .map_err(|e| format!("raft-rs refused the recovered state: {e}"))?;
         Ok(Up {
             raw,
             readies: AsyncReadies::default(),
-            sm: StateMachine::default(),
+            sm,
             waiting: BTreeSet::new(),
             syncs_seen,
+            applied,
         })
     }
 
@@ -129,6 +149,7 @@ impl Up {
                 out.messages.extend(self.readies.release(&mut self.raw));
             }
             if !self.raw.has_ready() {
+                self.maybe_compact(path.compact_entries)?;
                 self.count_syncs(out);
                 return Ok(());
             }
@@ -146,10 +167,17 @@ impl Up {
     fn handle_ready(&mut self, path: WritePath, out: &mut Outbox) -> Result<(), String> {
         let mut rd = self.raw.ready();
         out.messages.extend(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let index = rd.snapshot().get_metadata().index;
+            self.sm = StateMachine::decode(&rd.snapshot().data)
+                .ok_or_else(|| format!("undecodable snapshot at {index} from the leader"))?;
+            self.applied = index;
+            out.appended.push(LogChange::Snapshot(index));
+        }
         self.apply(&rd.take_committed_entries(), out);
         if let Some(first) = rd.entries().first() {
             let seen = rd.entries().iter().map(|e| (e.term, hash(e))).collect();
-            out.appended.push((first.index, seen));
+            out.appended.push(LogChange::Append(first.index, seen));
         }
         let need =
             persist_ready(self.raw.mut_store(), &mut rd).map_err(|e| format!("persist: {e}"))?;
@@ -167,6 +195,9 @@ impl Up {
             self.readies
                 .push(rd.number(), need, rd.take_persisted_messages());
             self.raw.advance_append_async(rd);
+            // What is durable already (a snapshot install is, on return) is released before
+            // `advance_apply`: raft-rs applies nothing past what it knows persisted.
+            out.messages.extend(self.readies.release(&mut self.raw));
             self.raw.advance_apply();
             return Ok(());
         }
@@ -180,6 +211,7 @@ impl Up {
 
     fn apply(&mut self, entries: &[Entry], out: &mut Outbox) {
         for e in entries {
+            self.applied = e.index;
             out.applied.push((e.index, e.term, hash(e)));
             if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
                 continue;
@@ -193,6 +225,29 @@ impl Up {
                 out.replies.push((cmd.client, cmd.seq, output));
             }
         }
+    }
+}
+
+impl Up {
+    /// Snapshots the state machine at the applied index and compacts the log behind it,
+    /// once `every` entries were applied past the first index. The saved commit index is
+    /// raised to the snapshot first, so a restart may start raft-rs at it.
+    fn maybe_compact(&mut self, every: u64) -> Result<(), String> {
+        let first = self.raw.raft.raft_log.first_index();
+        if every == 0 || self.applied < first + every {
+            return Ok(());
+        }
+        let applied = self.applied;
+        let mut hs = self.raw.raft.hard_state();
+        hs.commit = hs.commit.max(applied);
+        let cs = self.raw.store().conf_state().clone();
+        let data = self.sm.encode();
+        let store = self.raw.mut_store();
+        store
+            .set_hard_state(&hs)
+            .and_then(|()| store.create_snapshot(applied, cs, data))
+            .and_then(|()| store.compact(applied))
+            .map_err(|e| format!("compact at {applied}: {e}"))
     }
 }
 

@@ -154,6 +154,10 @@ pub struct ClusterFile {
     /// The most a node's tick interval is skewed by (seeded per node); default half a tick.
     #[serde(default)]
     pub tick_skew_max_ms: Option<u64>,
+    /// Each node snapshots its state machine and compacts its log once it applied this
+    /// many entries past its first index (0: never).
+    #[serde(default)]
+    pub compact_entries: u64,
     /// Simulated cost of one fsync: a node's messages leave that much later per sync.
     #[serde(default = "default_fsync_ms")]
     pub fsync_ms: u64,

@@ -119,6 +119,7 @@ pub fn scenario_toml(sc: &ClusterScenario, disk_faults: bool) -> String {
         "nodes = {}\nduration_ms = {}\ntick_ms = {}\nfsync_ms = {}",
         s.nodes, s.duration_ms, s.tick_ms, s.fsync_ms
     );
+    let _ = writeln!(o, "compact_entries = {}", s.compact_entries);
     if let Some(skew) = s.tick_skew_max_ms {
         let _ = writeln!(o, "tick_skew_max_ms = {skew}");
     }

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::checks::{CheckKind, Checks};
 use super::clients::{Client, Reply};
 use super::kv::Command;
-use super::node::{Outbox, Up, WritePath};
+use super::node::{LogChange, Outbox, Up, WritePath};
 use super::scenario::ClusterFile;
 use super::{ClusterStats, RunSpec};
 use crate::clock::SimClock;
@@ -122,6 +122,7 @@ impl<'a> World<'a> {
                 strategy: cfg.strategy,
                 ack_before_durable: spec.bug.ack_before_durable,
                 forget_vote: spec.bug.forget_vote,
+                compact_entries: spec.compact_entries,
             },
             cfg,
             now: 0,
@@ -261,8 +262,9 @@ impl<'a> World<'a> {
                     seen.len(),
                     up.raw.raft.hard_state()
                 ));
-                self.checks.node_down(i);
-                self.checks.on_append(i, 1, &seen, self.now);
+                let first = up.raw.store().first_index().unwrap_or(1);
+                self.checks.install_snapshot(i, first - 1, self.now);
+                self.checks.on_append(i, first, &seen, self.now);
                 let slot = &mut self.nodes[i];
                 slot.up = Some(up);
                 slot.applied = 0;
@@ -332,7 +334,13 @@ impl<'a> World<'a> {
                 self.now,
                 i + 1,
                 out.messages.len(),
-                out.appended.iter().map(|a| a.1.len()).sum::<usize>(),
+                out.appended
+                    .iter()
+                    .map(|a| match a {
+                        LogChange::Append(_, seen) => seen.len(),
+                        LogChange::Snapshot(_) => 0,
+                    })
+                    .sum::<usize>(),
                 out.applied.len(),
                 out.syncs,
                 up.raw.store().durable_index()
@@ -351,8 +359,11 @@ impl<'a> World<'a> {
         let slot = &mut self.nodes[i];
         slot.busy_until_ms = slot.busy_until_ms.max(self.now) + out.syncs * self.spec.fsync_ms;
         let depart = slot.busy_until_ms;
-        for (first, seen) in &out.appended {
-            self.checks.on_append(i, *first, seen, self.now);
+        for change in &out.appended {
+            match change {
+                LogChange::Append(first, seen) => self.checks.on_append(i, *first, seen, self.now),
+                LogChange::Snapshot(index) => self.checks.install_snapshot(i, *index, self.now),
+            }
         }
         for &(index, term, hash) in &out.applied {
             self.checks.on_apply(i, index, term, hash, self.now);
