@@ -82,16 +82,6 @@ pub(crate) struct Release<W, C> {
     pub lead_next: bool,
 }
 
-impl<W, C> Release<W, C> {
-    fn none() -> Self {
-        Release {
-            wake_now: Vec::new(),
-            callbacks: Vec::new(),
-            lead_next: false,
-        }
-    }
-}
-
 /// The group-commit state of one store, generic over how a front wakes a waiter (`W`, a
 /// thread handle) and what it calls back (`C`).
 #[derive(Debug)]
@@ -286,29 +276,33 @@ impl<W, C> GroupCommit<W, C> {
         self.release(view, false)
     }
 
-    /// A truncation from `from` happened: every waiter looks again (its entries may be gone)
-    /// and the callbacks of entries at or past `from` get [`Error::Truncated`].
-    pub(crate) fn truncated(&mut self, from: u64) -> Release<W, C> {
+    /// A truncation from `from` happened (`view` is the log after it): every waiter looks
+    /// again (its entries may be gone), the callbacks of entries at or past `from` get
+    /// [`Error::Truncated`], and those the cut made durable run.
+    pub(crate) fn truncated(&mut self, from: u64, view: &LogView<'_>) -> Release<W, C> {
         let (orphans, keep) = std::mem::take(&mut self.callbacks)
             .into_iter()
             .partition(|(i, _)| *i >= from);
         self.callbacks = keep;
-        let callbacks = orphans
-            .into_iter()
-            .map(|(index, cb): (u64, C)| (cb, Err(Error::Truncated { index, from })))
-            .collect();
-        Release {
-            wake_now: self.take_all(),
-            callbacks,
-            lead_next: false,
-        }
+        let mut release = self.wake_all(view);
+        release.callbacks.extend(
+            orphans
+                .into_iter()
+                .map(|(index, cb): (u64, C)| (cb, Err(Error::Truncated { index, from }))),
+        );
+        release
     }
 
-    /// Something every waiter must look at changed (a purge): wake them all.
-    pub(crate) fn wake_all(&mut self) -> Release<W, C> {
+    /// Something every waiter must look at changed (a purge, a truncation): wake them all,
+    /// and run the callbacks the change made durable. A DiskFirst purge or truncation syncs
+    /// and can move the durable index with no sync to follow: a callback it covered that
+    /// waited for the next sync would wait forever.
+    pub(crate) fn wake_all(&mut self, view: &LogView<'_>) -> Release<W, C> {
+        let poison = self.lost.as_deref().or(view.poison).map(str::to_string);
         Release {
             wake_now: self.take_all(),
-            ..Release::none()
+            callbacks: self.ready_callbacks(view, &poison),
+            lead_next: false,
         }
     }
 

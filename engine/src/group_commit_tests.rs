@@ -177,7 +177,7 @@ fn a_truncation_wakes_everyone_and_orphans_the_callbacks_it_cut() {
     parked(&mut core, 3, "a");
     core.add_callback(2, "keep", &view(0, 6));
     core.add_callback(6, "cut", &view(0, 6));
-    let r = core.truncated(4);
+    let r = core.truncated(4, &view(1, 3));
     assert_eq!(r.wake_now, vec!["a"]);
     assert_eq!(r.callbacks.len(), 1);
     assert_eq!(r.callbacks[0].0, "cut");
@@ -185,6 +185,8 @@ fn a_truncation_wakes_everyone_and_orphans_the_callbacks_it_cut() {
         r.callbacks[0].1,
         Err(Error::Truncated { index: 6, from: 4 })
     ));
+    // "keep" (index 2) waits on: the cut did not make it durable.
+    assert_eq!(core.callbacks.len(), 1);
     let r = core.closed();
     assert!(matches!(r.callbacks[0].1, Err(Error::Closed)));
 }
@@ -238,4 +240,15 @@ fn the_relay_hands_out_fanout_at_a_time() {
     assert_eq!(core.take_relay().len(), RELAY_FANOUT);
     assert_eq!(core.take_relay().len(), 1);
     assert!(core.take_relay().is_empty());
+}
+
+/// Found by the store scenarios: a DiskFirst purge syncs and moves the durable index with no
+/// sync to follow, and a callback it covered waited forever for the next sync.
+#[test]
+fn a_purge_that_made_entries_durable_runs_their_callbacks() {
+    let mut core = Core::new(CanarySet::default());
+    assert!(core.add_callback(6, "cb", &view(2, 6)).is_none());
+    let r = core.wake_all(&view(6, 6));
+    assert_eq!(r.callbacks.len(), 1);
+    assert!(matches!(r.callbacks[0].1, Ok(6)));
 }

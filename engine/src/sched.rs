@@ -135,8 +135,10 @@ impl Condvar {
             }
             #[cfg(feature = "shuttle")]
             (CondvarImpl::Shuttle(c), GuardImpl::Shuttle(g)) => {
-                sim::add_timer(deadline_ms, sim::Waker::Condvar(c.clone()));
-                GuardImpl::Shuttle(c.wait(g).unwrap_or_else(|p| p.into_inner()))
+                let timer = sim::add_timer(deadline_ms, sim::Waker::Condvar(c.clone()));
+                let g = c.wait(g).unwrap_or_else(|p| p.into_inner());
+                sim::remove_timer(timer);
+                GuardImpl::Shuttle(g)
             }
             #[cfg(feature = "shuttle")]
             _ => unreachable!("{MIXED}"),
@@ -257,36 +259,59 @@ pub mod sim {
     /// The pending deadlines of the timed waits of one simulated execution, on the
     /// simulated clock. The simulator's ticker advances the clock and calls
     /// [`Timers::fire_due`]; nothing else ends a timed wait there.
+    ///
+    /// A thread's timer fires once: shuttle's park token keeps an unpark that comes before
+    /// the park. A condvar's timer fires at every call until its wait returns and removes
+    /// it: shuttle's `Condvar::wait` may switch before it registers the waiter, and a
+    /// notification then would be lost, where a real timed wait cannot lose its timeout.
     #[derive(Debug, Default)]
     pub struct Timers {
-        pending: Mutex<Vec<(u64, Waker)>>,
+        pending: Mutex<Pending>,
+    }
+
+    #[derive(Debug, Default)]
+    struct Pending {
+        next_id: u64,
+        timers: Vec<(u64, u64, Waker)>,
     }
 
     impl Timers {
         /// Wakes every wait whose deadline is at or before `now_ms`; returns how many.
         pub fn fire_due(&self, now_ms: u64) -> usize {
-            let due: Vec<Waker> = {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                let (due, keep) = std::mem::take(&mut *pending)
-                    .into_iter()
-                    .partition(|(d, _)| *d <= now_ms);
-                *pending = keep;
-                due.into_iter().map(|(_, w)| w).collect()
-            };
-            let n = due.len();
-            for w in due {
-                match w {
-                    Waker::Thread(t) => t.unpark(),
-                    Waker::Condvar(c) => c.notify_all(),
-                }
+            let mut threads = Vec::new();
+            let mut condvars = Vec::new();
+            {
+                let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                p.timers.retain(|(_, deadline, waker)| {
+                    if *deadline > now_ms {
+                        return true;
+                    }
+                    match waker {
+                        Waker::Thread(t) => {
+                            threads.push(t.clone());
+                            false
+                        }
+                        Waker::Condvar(c) => {
+                            condvars.push(c.clone());
+                            true
+                        }
+                    }
+                });
+            }
+            let n = threads.len() + condvars.len();
+            for t in threads {
+                t.unpark();
+            }
+            for c in condvars {
+                c.notify_all();
             }
             n
         }
 
         /// The earliest pending deadline.
         pub fn next_deadline_ms(&self) -> Option<u64> {
-            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.iter().map(|(d, _)| *d).min()
+            let p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            p.timers.iter().map(|(_, d, _)| *d).min()
         }
     }
 
@@ -306,11 +331,25 @@ pub mod sim {
         TIMERS.with(|t| t.borrow().is_some())
     }
 
-    pub(crate) fn add_timer(deadline_ms: u64, waker: Waker) {
+    /// Registers a timed wait; returns its id for [`remove_timer`].
+    pub(crate) fn add_timer(deadline_ms: u64, waker: Waker) -> u64 {
+        TIMERS.with(|t| {
+            let t = t.borrow();
+            let Some(timers) = t.as_ref() else { return 0 };
+            let mut p = timers.pending.lock().unwrap_or_else(|p| p.into_inner());
+            p.next_id += 1;
+            let id = p.next_id;
+            p.timers.push((id, deadline_ms, waker));
+            id
+        })
+    }
+
+    /// The wait of timer `id` returned: forget it.
+    pub(crate) fn remove_timer(id: u64) {
         TIMERS.with(|t| {
             if let Some(timers) = t.borrow().as_ref() {
-                let mut pending = timers.pending.lock().unwrap_or_else(|p| p.into_inner());
-                pending.push((deadline_ms, waker));
+                let mut p = timers.pending.lock().unwrap_or_else(|p| p.into_inner());
+                p.timers.retain(|(i, _, _)| *i != id);
             }
         });
     }

@@ -411,3 +411,35 @@ fn flush_and_close_return_after_a_failed_or_panicked_sync() {
         }
     }
 }
+
+/// Found by the store scenarios: a DiskFirst read that misses the cache writes the pending
+/// records out first; when that write failed, the records were dropped without poisoning
+/// the log, and the next sync reported them durable.
+#[test]
+fn a_failed_write_behind_a_read_poisons_instead_of_acknowledging_lost_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(
+        Strategy::DiskFirst,
+        FlushPolicy::Batch {
+            threshold: 1000,
+            interval_ms: 60_000,
+        },
+    )
+    .with_cache_entries_max(1)
+    .with_prefetch_entries(0);
+    let store = store(&fs, dir.path(), cfg);
+    let _pending = store.append_deferred(&entries(1, 10, 1)).unwrap();
+    fs.set(common::Inject {
+        enospc_on_write: true,
+        ..Default::default()
+    });
+    assert!(store.entry(2).is_err(), "the write behind the read fails");
+    fs.set(common::Inject::default());
+    let flushed = store.flush();
+    assert!(
+        matches!(flushed, Err(logbook::Error::Poisoned { .. })),
+        "the dropped records must never be reported durable: {flushed:?}"
+    );
+    assert!(store.durable_index().unwrap() < 10);
+}

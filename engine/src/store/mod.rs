@@ -257,13 +257,15 @@ impl Store {
         callback: impl FnOnce(Result<u64>) + Send + 'static,
     ) -> Result<()> {
         let last = self.append_accept(entries, Leader::Flusher)?.last;
-        let mut st = self.lock();
+        let mut guard = self.lock();
         let now = self.shared.clock.now_ms();
-        let st = &mut *st;
+        let st = &mut *guard;
         let log = st.log.as_ref().ok_or(Error::Closed)?;
         let run_now =
             st.gc
                 .add_callback(last, CallbackBox(Box::new(callback)), &log_view(log, now));
+        drop(guard);
+        // Never under the lock: a callback may call the store.
         if let Some((cb, result)) = run_now {
             (cb.0)(result);
         }
@@ -402,12 +404,14 @@ impl Store {
         while st.gc.syncing() {
             st = wait_changed(&self.shared, st);
         }
+        let now = self.shared.clock.now_ms();
         let st_ref = &mut *st;
         let log = st_ref.log.as_mut().ok_or(Error::Closed)?;
         let r = f(log);
+        let view = log_view(log, now);
         let release = match (truncated_from, &r) {
-            (Some(from), Ok(_)) => st_ref.gc.truncated(from),
-            _ => st_ref.gc.wake_all(),
+            (Some(from), Ok(_)) => st_ref.gc.truncated(from, &view),
+            _ => st_ref.gc.wake_all(&view),
         };
         let watched = st.changed_waiters > 0;
         drop(st);
