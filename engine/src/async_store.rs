@@ -25,7 +25,9 @@ use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::group_commit::{FlusherStep, GroupCommit};
 use crate::log::Log;
+use crate::store::log_view;
 use crate::types::{Entry, HardState, LogId};
 
 /// What the flusher last published.
@@ -42,7 +44,9 @@ pub struct Durability {
 #[derive(Debug)]
 struct State {
     log: Option<Log>,
-    syncing: bool,
+    /// The group-commit decisions shared with `Store` (`group_commit.rs`): who leads, the
+    /// poison of a lost sync. Waiters here watch `Shared::durable` instead of parking.
+    gc: GroupCommit<(), ()>,
 }
 
 #[derive(Debug)]
@@ -75,6 +79,7 @@ impl AsyncStore {
         cfg: Config,
     ) -> Result<AsyncStore> {
         let strategy = cfg.strategy;
+        let canaries = cfg.canaries;
         let stale = cfg
             .canaries
             .on(Canary::StaleReadAfterTruncate)
@@ -89,7 +94,7 @@ impl AsyncStore {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 log: Some(log),
-                syncing: false,
+                gc: GroupCommit::new(canaries),
             }),
             durable,
             kick: Notify::new(),
@@ -102,6 +107,11 @@ impl AsyncStore {
         let flusher = shared.clone();
         madsim::task::spawn(async move { flusher_loop(&flusher).await });
         Ok(AsyncStore { shared })
+    }
+
+    async fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let mut st = self.shared.state.lock().await;
+        f(&mut st)
     }
 
     async fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
@@ -131,7 +141,9 @@ impl AsyncStore {
         let clock = self.shared.clock.clone();
         loop {
             let r = self
-                .with_log(|log| {
+                .with_state(|st| {
+                    let log = st.log.as_mut().ok_or(Error::Closed)?;
+                    st.gc.check_writable_with(log.poisoned())?;
                     let was_idle = log.is_fully_durable();
                     log.append_nosync(entries).map(|()| {
                         let wake = was_idle || log.sync_due(clock.now_ms());
@@ -270,11 +282,11 @@ impl AsyncStore {
             {
                 let st = self.shared.state.lock().await;
                 let log = st.log.as_ref().ok_or(Error::Closed)?;
-                log.check_writable()?;
+                st.gc.check_writable_with(log.poisoned())?;
                 if log.is_fully_durable() {
                     return Ok(());
                 }
-                if !st.syncing {
+                if !st.gc.syncing() {
                     drop(st);
                     lead_sync(&self.shared).await;
                     continue;
@@ -291,7 +303,7 @@ impl AsyncStore {
             let idle = self.shared.idle.notified();
             {
                 let mut st = self.shared.state.lock().await;
-                if !st.syncing {
+                if !st.gc.syncing() {
                     let r = f(st.log.as_mut().ok_or(Error::Closed)?);
                     drop(st);
                     self.publish().await;
@@ -312,7 +324,8 @@ impl AsyncStore {
         let log = loop {
             let idle = self.shared.idle.notified();
             let mut st = self.shared.state.lock().await;
-            if !st.syncing {
+            if !st.gc.syncing() {
+                let _ = st.gc.closed();
                 break st.log.take();
             }
             drop(st);
@@ -332,7 +345,7 @@ fn publish(shared: &Shared, st: &State) {
         let d = Durability {
             index: log.durable_index(),
             truncations: log.truncation_epoch(),
-            poisoned: log.poisoned().map(str::to_string),
+            poisoned: st.gc.poison_cause(log.poisoned()),
             closed: false,
         };
         shared.durable.send_if_modified(|cur| {
@@ -345,65 +358,80 @@ fn publish(shared: &Shared, st: &State) {
 
 async fn flusher_loop(shared: &Shared) {
     loop {
-        let deadline = {
+        let step = {
             let st = shared.state.lock().await;
-            match &st.log {
-                None => return,
-                Some(log) if log.poisoned().is_some() => {
-                    publish(shared, &st);
-                    return;
-                }
-                Some(log) => log.next_deadline_ms(),
+            let Some(log) = &st.log else { return };
+            if st.gc.poison_cause(log.poisoned()).is_some() {
+                publish(shared, &st);
+                return;
             }
+            let now = shared.clock.now_ms();
+            let idle = log.next_deadline_ms().is_none();
+            (st.gc.flusher_step(&log_view(log, now)), now, idle)
         };
-        let now = shared.clock.now_ms();
-        match deadline {
-            Some(d) if d <= now => lead_sync(shared).await,
-            Some(d) => {
+        match step {
+            (FlusherStep::Lead, _, _) => lead_sync(shared).await,
+            (_, _, true) => shared.kick.notified().await,
+            (FlusherStep::Sleep { deadline_ms }, now, false) => {
                 tokio::select! {
-                    _ = madsim::time::sleep(Duration::from_millis(d - now)) => {}
+                    _ = madsim::time::sleep(Duration::from_millis(deadline_ms - now)) => {}
                     _ = shared.kick.notified() => {}
                 }
             }
-            None => shared.kick.notified().await,
         }
     }
 }
 
 /// One group commit: prepare under the lock, fsync in `spawn_blocking`, complete under the
-/// lock, publish the durable index.
+/// lock, publish the durable index. A sync whose task fails (it panicked, or the runtime
+/// dropped it) is lost: the core poisons the store, and the publish tells every waiter, so
+/// `flush`, `close` and later syncs return the poison instead of waiting forever.
 async fn lead_sync(shared: &Shared) {
     let prepared = {
-        let mut st = shared.state.lock().await;
+        let mut guard = shared.state.lock().await;
+        let st = &mut *guard;
         let Some(log) = st.log.as_mut() else { return };
+        let now = shared.clock.now_ms();
+        if !st.gc.try_lead(&log_view(log, now)) {
+            return;
+        }
         match log.prepare_sync() {
-            Ok(Some(p)) => {
-                st.syncing = true;
-                p
-            }
+            Ok(Some(p)) => p,
             Ok(None) | Err(_) => {
-                publish(shared, &st);
+                let _ = st.gc.nothing_to_sync(&log_view(log, now));
+                publish(shared, st);
+                drop(guard);
+                shared.idle.notify_waiters();
                 return;
             }
         }
     };
     let fs = shared.fs.clone();
-    let (prepared, result) = match madsim::task::spawn_blocking(move || {
+    let done = madsim::task::spawn_blocking(move || {
         let mut prepared = prepared;
         let r = prepared.run(&*fs);
         (prepared, r)
     })
-    .await
-    {
-        Ok(done) => done,
-        Err(_) => return, // the runtime is shutting down
-    };
-    let mut st = shared.state.lock().await;
-    st.syncing = false;
-    if let Some(log) = st.log.as_mut() {
-        let _ = log.complete_sync(prepared, result);
+    .await;
+    let mut guard = shared.state.lock().await;
+    let st = &mut *guard;
+    let now = shared.clock.now_ms();
+    match (st.log.as_mut(), done) {
+        (Some(log), Ok((prepared, result))) => {
+            let _ = log.complete_sync(prepared, result);
+            let _ = st.gc.sync_done(&log_view(log, now));
+        }
+        (Some(log), Err(_)) => {
+            let cause = "the sync task failed (it panicked or was cancelled)";
+            let _ = st.gc.sync_lost(cause, &log_view(log, now));
+        }
+        (None, _) => {
+            let _ = st
+                .gc
+                .sync_lost("the store closed during the sync", &Default::default());
+        }
     }
-    publish(shared, &st);
-    drop(st);
+    publish(shared, st);
+    drop(guard);
     shared.idle.notify_waiters();
 }

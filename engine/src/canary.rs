@@ -23,10 +23,24 @@ pub enum Canary {
     SilentCorruptionCut,
     /// The async front serves reads from a cache that a truncation does not invalidate.
     StaleReadAfterTruncate,
+    /// `Store`: a durability waiter returns once the sync covering it is prepared, before
+    /// its fsyncs returned.
+    WaiterEarlyRelease,
+    /// `Store`: a finished sync fires the callback of the entry just past the durable index.
+    CallbackBeyondDurable,
+    /// `Store`: a finished sync hands a wake-up to a waiter it did not cover, and the waiter
+    /// trusts the wake-up instead of the durable index.
+    RelayUncovered,
+    /// `Store`: the flusher runs only count-due syncs and skips a `Batch` sync whose
+    /// interval is due.
+    FlusherSkipsBatch,
+    /// The fronts and `Log` accept writes (and syncs) after a write-path failure poisoned
+    /// the store.
+    WriteAfterPoison,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 9] = [
+    pub const ALL: [Canary; 14] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -36,6 +50,11 @@ impl Canary {
         Canary::MemFirstEarlyDurable,
         Canary::SilentCorruptionCut,
         Canary::StaleReadAfterTruncate,
+        Canary::WaiterEarlyRelease,
+        Canary::CallbackBeyondDurable,
+        Canary::RelayUncovered,
+        Canary::FlusherSkipsBatch,
+        Canary::WriteAfterPoison,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +68,11 @@ impl Canary {
             Canary::MemFirstEarlyDurable => "memfirst-early-durable",
             Canary::SilentCorruptionCut => "silent-corruption-cut",
             Canary::StaleReadAfterTruncate => "stale-read-after-truncate",
+            Canary::WaiterEarlyRelease => "waiter-early-release",
+            Canary::CallbackBeyondDurable => "callback-beyond-durable",
+            Canary::RelayUncovered => "relay-uncovered",
+            Canary::FlusherSkipsBatch => "flusher-skips-batch",
+            Canary::WriteAfterPoison => "write-after-poison",
         }
     }
 

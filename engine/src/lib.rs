@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fs;
+mod group_commit;
 pub mod log;
 mod meta;
 #[cfg(feature = "openraft")]
@@ -20,6 +21,7 @@ pub mod raft_rs;
 mod read_buf;
 mod record;
 mod recovery;
+pub mod sched;
 mod segments;
 pub mod std_fs;
 pub mod store;

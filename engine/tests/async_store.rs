@@ -79,3 +79,50 @@ async fn mem_first_appends_resolve_at_once_and_the_flusher_persists_them() {
         );
     }
 }
+
+/// The async front's old wedge: a sync whose blocking task failed left `syncing` set and the
+/// files lent, so `flush`, `close` and every later sync waited forever. Now the lost sync
+/// poisons the store and everything returns the poison.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_close_return_after_a_failed_or_panicked_sync() {
+    for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+        for panic in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = TestFs::default();
+            let cfg = Config::new(
+                strategy,
+                FlushPolicy::Batch {
+                    threshold: 1000,
+                    interval_ms: 60_000,
+                },
+            );
+            let store = open(&fs, dir.path(), cfg).await;
+            store.append_accept(&entries(1, 3, 1)).await.unwrap();
+            fs.set(common::Inject {
+                eio_on_sync: !panic,
+                panic_on_sync: panic,
+                ..Default::default()
+            });
+            let case = format!("{strategy:?} panic={panic}");
+            let limit = std::time::Duration::from_secs(10);
+            let flushed = tokio::time::timeout(limit, store.flush())
+                .await
+                .expect("flush returned");
+            assert!(
+                matches!(flushed, Err(logbook::Error::Poisoned { .. })),
+                "{case}: {flushed:?}"
+            );
+            let waited = tokio::time::timeout(limit, store.wait_durable(3)).await;
+            assert!(matches!(waited, Ok(Err(_))), "{case}: a waiter {waited:?}");
+            assert!(
+                store.append_accept(&entries(4, 4, 1)).await.is_err(),
+                "{case}: a write"
+            );
+            fs.set(common::Inject::default());
+            let closed = tokio::time::timeout(limit, store.close())
+                .await
+                .expect("close returned");
+            assert!(closed.is_err(), "{case}: close reports the poison");
+        }
+    }
+}

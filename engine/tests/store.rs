@@ -364,3 +364,82 @@ fn a_long_mem_first_backlog_is_flushed_as_durable_prefixes() {
         entries(1, 45, 1)
     );
 }
+
+/// A sync that fails (EIO) or panics must not wedge the store: `flush` and `close` return
+/// the poison, and so does every waiter, callback and later write.
+#[test]
+fn flush_and_close_return_after_a_failed_or_panicked_sync() {
+    for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+        for panic in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = TestFs::default();
+            let cfg = Config::new(
+                strategy,
+                FlushPolicy::Batch {
+                    threshold: 1000,
+                    interval_ms: 60_000,
+                },
+            );
+            let store = store(&fs, dir.path(), cfg);
+            let _pending = store.append_deferred(&entries(1, 3, 1)).unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            store
+                .append_with_callback(&entries(4, 4, 1), move |r| tx.send(r).unwrap())
+                .unwrap();
+            fs.set(common::Inject {
+                eio_on_sync: !panic,
+                panic_on_sync: panic,
+                ..Default::default()
+            });
+            let case = format!("{strategy:?} panic={panic}");
+            let flushed = store.flush();
+            assert!(
+                matches!(flushed, Err(logbook::Error::Poisoned { .. })),
+                "{case}: {flushed:?}"
+            );
+            let cb = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(
+                matches!(cb, Ok(Err(logbook::Error::Poisoned { .. }))),
+                "{case}: the callback got {cb:?}"
+            );
+            assert!(store.flush().is_err(), "{case}: a second flush");
+            assert!(store.wait_durable(4).is_err(), "{case}: a waiter");
+            assert!(store.append(&entries(5, 5, 1)).is_err(), "{case}: a write");
+            fs.set(common::Inject::default());
+            let store = Arc::try_unwrap(store).unwrap();
+            assert!(store.close().is_err(), "{case}: close reports the poison");
+        }
+    }
+}
+
+/// Found by the store scenarios: a DiskFirst read that misses the cache writes the pending
+/// records out first; when that write failed, the records were dropped without poisoning
+/// the log, and the next sync reported them durable.
+#[test]
+fn a_failed_write_behind_a_read_poisons_instead_of_acknowledging_lost_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(
+        Strategy::DiskFirst,
+        FlushPolicy::Batch {
+            threshold: 1000,
+            interval_ms: 60_000,
+        },
+    )
+    .with_cache_entries_max(1)
+    .with_prefetch_entries(0);
+    let store = store(&fs, dir.path(), cfg);
+    let _pending = store.append_deferred(&entries(1, 10, 1)).unwrap();
+    fs.set(common::Inject {
+        enospc_on_write: true,
+        ..Default::default()
+    });
+    assert!(store.entry(2).is_err(), "the write behind the read fails");
+    fs.set(common::Inject::default());
+    let flushed = store.flush();
+    assert!(
+        matches!(flushed, Err(logbook::Error::Poisoned { .. })),
+        "the dropped records must never be reported durable: {flushed:?}"
+    );
+    assert!(store.durable_index().unwrap() < 10);
+}

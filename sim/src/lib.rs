@@ -15,5 +15,6 @@ pub mod run;
 pub mod scenario;
 pub mod seeds;
 pub mod shrink;
+pub mod store_run;
 pub mod swarm;
 pub mod trace;

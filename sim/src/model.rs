@@ -212,6 +212,7 @@ pub fn invariant_name(n: u8) -> &'static str {
         7 => "classification",
         8 => "recovery is idempotent",
         9 => "determinism",
+        10 => "liveness (every acknowledgement arrives)",
         _ => "unknown",
     }
 }

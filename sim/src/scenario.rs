@@ -119,11 +119,63 @@ impl Default for CrashSpec {
     }
 }
 
+/// Which front of the engine a scenario drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Front {
+    /// `Log`, the single-threaded core, one op at a time (`run.rs`).
+    #[default]
+    Log,
+    /// `Store`, the threaded front, with its flusher thread, under a seeded shuttle
+    /// schedule (`store_run/`).
+    Store,
+}
+
+/// How shuttle picks the next thread of a `front = "store"` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerSpec {
+    /// Uniformly random at every scheduling point.
+    #[default]
+    Random,
+    /// PCT (probabilistic concurrency testing): random priorities with `pct_depth - 1`
+    /// priority change points.
+    Pct,
+}
+
+/// The threads of a `front = "store"` run.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThreadsSpec {
+    /// Worker threads; op k of the schedule runs on thread k mod `workers`.
+    pub workers: u8,
+    pub scheduler: SchedulerSpec,
+    /// PCT's bug depth.
+    pub pct_depth: usize,
+    /// Simulated ms the ticker thread advances the clock per step, at most.
+    pub tick_max_ms: u64,
+}
+
+impl Default for ThreadsSpec {
+    fn default() -> Self {
+        ThreadsSpec {
+            workers: 4,
+            scheduler: SchedulerSpec::Random,
+            pct_depth: 3,
+            tick_max_ms: 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     pub strategy: StrategySpec,
     pub flush: FlushSpec,
+    #[serde(default)]
+    pub front: Front,
+    #[serde(default)]
+    pub threads: ThreadsSpec,
     #[serde(default)]
     pub expect: Expect,
     #[serde(default = "default_ops")]
@@ -210,6 +262,15 @@ impl Scenario {
                 "exceeds engine.payload_size_max_bytes",
             );
         }
+        if !(1..=16).contains(&spec.threads.workers) {
+            return field("threads.workers", "must be in 1..=16");
+        }
+        if spec.threads.pct_depth == 0 {
+            return field("threads.pct_depth", "must be at least 1");
+        }
+        if spec.threads.tick_max_ms == 0 {
+            return field("threads.tick_max_ms", "must be at least 1");
+        }
         if !(0.0..=1.0).contains(&spec.crash.during_recovery) {
             return field("crash.during_recovery", "must be a probability in 0..=1");
         }
@@ -294,6 +355,14 @@ mod tests {
                 "torn_wrte",
             ),
             ("strategy = 'mem-first'\n", "flush"),
+            (
+                "strategy = 'mem-first'\nflush = 'immediate'\nfront = 'store'\n[threads]\nworkers = 0\n",
+                "threads.workers",
+            ),
+            (
+                "strategy = 'mem-first'\nflush = 'immediate'\nfront = 'raft'\n",
+                "front",
+            ),
         ];
         for (text, field) in cases {
             let err = Scenario::parse("t", Path::new("t.toml"), text).unwrap_err();

@@ -63,6 +63,11 @@ struct LentWrite {
 }
 
 impl PreparedSync {
+    /// The last index durable once this sync completed `Ok`.
+    pub fn upto(&self) -> u64 {
+        self.upto
+    }
+
     /// Runs the writes and fsyncs. Call it without holding the front's lock.
     pub fn run(&mut self, fs: &dyn Fs) -> Result<()> {
         if let Some(w) = &mut self.write {
@@ -262,6 +267,9 @@ impl Log {
 
     /// `Ok` unless the log is poisoned; then the [`Error::Poisoned`] every write gets.
     pub fn check_writable(&self) -> Result<()> {
+        if self.cfg.canaries.on(Canary::WriteAfterPoison) {
+            return Ok(());
+        }
         match &self.poisoned {
             Some(cause) => Err(Error::Poisoned {
                 cause: cause.clone(),

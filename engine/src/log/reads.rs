@@ -28,6 +28,12 @@ impl Log {
     /// Reads from disk a run starting at `index` and keeps it as the prefetched window.
     fn read_run(&mut self, index: u64, count_max: usize) -> Result<Vec<Entry>> {
         let count_max = count_max.min((self.last.index + 1 - index) as usize);
+        // A read writes the pending records out first; if that write fails they are gone,
+        // and the log must refuse to sync (and acknowledge) them: poison it here, as every
+        // write path does. (Found by the store scenarios: a failed read-triggered write,
+        // then a sync that reported the dropped records durable.)
+        let written = self.segs()?.write_pending();
+        self.poison(written)?;
         let run = self.segs()?.read(index, count_max)?;
         if run.first().map(|e| e.index) != Some(index) {
             return Err(Error::corruption(

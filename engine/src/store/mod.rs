@@ -20,22 +20,21 @@
 //! truncation epoch, the poison); a wake-up, lost or spurious, only makes it look again.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::group_commit::{GroupCommit, LogView, WaitStep};
 use crate::log::Log;
+use crate::sched::{self, Condvar, JoinHandle, Mutex, MutexGuard, Thread};
 use crate::std_fs::StdFs;
-use crate::system_clock::{wait_duration, SystemClock};
+use crate::system_clock::SystemClock;
 use crate::types::{Entry, HardState, LogId};
 
 mod sync;
-use sync::{
-    flusher_loop, lead_sync, notify_changed, take_relay, take_waiters, unpark, wait_changed, Wake,
-};
+use sync::{flusher_loop, lead_sync, notify_changed, run_release, unpark, wait_changed};
 
 type Callback = Box<dyn FnOnce(Result<u64>) + Send>;
 
@@ -72,24 +71,37 @@ struct Accepted {
 #[derive(Debug)]
 struct State {
     log: Option<Log>,
-    syncing: bool,
+    /// The group-commit decisions (`group_commit.rs`): the leader, the parked waiters keyed
+    /// by index, the relay of wake-ups, the callbacks, the poison of a lost sync.
+    gc: GroupCommit<Thread, CallbackBox>,
     shutdown: bool,
-    callbacks: Vec<(u64, CallbackBox)>,
-    /// Threads parked in [`Store::wait_until_durable`], keyed by (last index, waiter id).
-    /// A finished sync unparks exactly those it made durable, and the next one in line to
-    /// lead: with dozens of writers, waking all of them on every fsync cost more CPU than
-    /// the appends themselves.
-    waiters: std::collections::BTreeMap<(u64, u64), std::thread::Thread>,
-    waiter_ids: u64,
-    /// Released waiters still to wake. A sync wakes a few itself and leaves the rest here;
-    /// every waiter that takes the lock wakes `RELAY_FANOUT` more, so the wake-ups spread as
-    /// a tree over the threads (and cores) instead of costing one thread a syscall each.
-    relay: Vec<std::thread::Thread>,
+    /// The last index the sync in flight makes durable (the `WaiterEarlyRelease` canary).
+    in_flight_upto: Option<u64>,
     /// Threads waiting on `Shared::changed`; a notify with none is a wasted syscall.
     changed_waiters: usize,
     /// The flusher is waiting on `Shared::work`. When it is not, it looks at the log again
     /// before it next waits, so a kick would be a wasted syscall.
     flusher_sleeping: bool,
+}
+
+impl State {
+    /// What the group-commit core sees of the log at `now_ms`; `None` once closed.
+    fn view(&self, now_ms: u64) -> Option<LogView<'_>> {
+        self.log.as_ref().map(|log| log_view(log, now_ms))
+    }
+}
+
+/// The group-commit core's view of `log` at `now_ms`.
+pub(crate) fn log_view(log: &Log, now_ms: u64) -> LogView<'_> {
+    LogView {
+        durable: log.durable_index(),
+        fully_durable: log.is_fully_durable(),
+        poison: log.poisoned(),
+        sync_due: log.sync_due(now_ms),
+        due_by_count: log.sync_due_by_count(),
+        next_deadline_ms: log.next_deadline_ms(),
+        now_ms,
+    }
 }
 
 struct CallbackBox(Callback);
@@ -115,7 +127,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Store {
     shared: Arc<Shared>,
-    flusher: Option<JoinHandle<()>>,
+    flusher: Option<JoinHandle>,
 }
 
 impl Store {
@@ -124,22 +136,22 @@ impl Store {
         Store::open_with(Arc::new(StdFs), Arc::new(SystemClock::new()), dir, cfg)
     }
 
+    /// Opens the store in `dir` on `fs` and `clock` (the simulator's, or a test double), and
+    /// starts its flusher thread.
     pub fn open_with(
         fs: Arc<dyn Fs>,
         clock: Arc<dyn Clock>,
         dir: impl AsRef<Path>,
         cfg: Config,
     ) -> Result<Store> {
+        let canaries = cfg.canaries;
         let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 log: Some(log),
-                syncing: false,
+                gc: GroupCommit::new(canaries),
                 shutdown: false,
-                callbacks: Vec::new(),
-                waiters: std::collections::BTreeMap::new(),
-                waiter_ids: 0,
-                relay: Vec::new(),
+                in_flight_upto: None,
                 changed_waiters: 0,
                 flusher_sleeping: false,
             }),
@@ -149,9 +161,7 @@ impl Store {
             clock,
         });
         let flusher_shared = shared.clone();
-        let flusher = std::thread::Builder::new()
-            .name("logbook-flusher".into())
-            .spawn(move || flusher_loop(&flusher_shared))
+        let flusher = sched::spawn("logbook-flusher", move || flusher_loop(&flusher_shared))
             .map_err(|e| Error::io("spawn flusher", "", e))?;
         Ok(Store {
             shared,
@@ -160,7 +170,7 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.state.lock()
     }
 
     fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
@@ -206,68 +216,59 @@ impl Store {
     /// with [`Error::Truncated`] once a truncation removes them.
     fn wait_until_durable(&self, last: u64, accepted_at: Option<u64>) -> Result<()> {
         let mut st = self.lock();
-        st.waiter_ids += 1;
-        let key = (last, st.waiter_ids);
+        let key = st.gc.new_waiter(last);
         loop {
-            st.waiters.remove(&key);
-            let relay = take_relay(&mut st);
-            let step = self.wait_step(&st, last, accepted_at);
-            if let Step::Park { .. } = step {
+            let now = self.shared.clock.now_ms();
+            let (step, relay) = {
+                let st = &mut *st;
+                let Some(log) = st.log.as_ref() else {
+                    return Err(Error::Closed);
+                };
+                let truncated = accepted_at.and_then(|epoch| log.truncated_since(epoch, last));
+                if truncated.is_none() && st.gc.early_release(last, st.in_flight_upto) {
+                    return Ok(());
+                }
+                st.gc.wait_step(key, truncated, &log_view(log, now))
+            };
+            if let WaitStep::Park { .. } = step {
                 // Registered under the lock, so an unpark cannot slip in before we park (and
                 // an unpark that comes first makes the park return at once).
-                st.waiters.insert(key, std::thread::current());
+                st.gc.park(key, sched::current());
             }
             drop(st);
             unpark(relay);
             match step {
-                Step::Return(r) => return r,
-                Step::Lead => lead_sync(&self.shared),
-                Step::Park { wait_ms } => std::thread::park_timeout(wait_duration(wait_ms)),
+                WaitStep::Return(r) => return r,
+                WaitStep::Lead => lead_sync(&self.shared),
+                WaitStep::Park { deadline_ms } => {
+                    sched::park_until(&*self.shared.clock, deadline_ms)
+                }
             }
             st = self.lock();
         }
     }
 
-    /// What a durability waiter does next, decided under the lock.
-    fn wait_step(&self, st: &State, last: u64, accepted_at: Option<u64>) -> Step {
-        let Some(log) = st.log.as_ref() else {
-            return Step::Return(Err(Error::Closed));
-        };
-        if let Some(from) = accepted_at.and_then(|epoch| log.truncated_since(epoch, last)) {
-            return Step::Return(Err(Error::Truncated { index: last, from }));
-        }
-        if log.durable_index() >= last {
-            return Step::Return(Ok(()));
-        }
-        if let Err(poisoned) = log.check_writable() {
-            return Step::Return(Err(poisoned));
-        }
-        let now = self.shared.clock.now_ms();
-        if !st.syncing && log.sync_due(now) {
-            return Step::Lead;
-        }
-        let wait_ms = log
-            .next_deadline_ms()
-            .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
-        Step::Park { wait_ms }
-    }
-
     /// Appends and returns at once; `callback` runs (on the syncing thread) with the last
-    /// index once the entries are durable, or with the error that poisoned the store.
+    /// index once the entries are durable, or with the error that poisoned or closed the
+    /// store, or [`Error::Truncated`] if a truncation removed them first.
     pub fn append_with_callback(
         &self,
         entries: &[Entry],
         callback: impl FnOnce(Result<u64>) + Send + 'static,
     ) -> Result<()> {
         let last = self.append_accept(entries, Leader::Flusher)?.last;
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let now = self.shared.clock.now_ms();
+        let st = &mut *guard;
         let log = st.log.as_ref().ok_or(Error::Closed)?;
-        if log.durable_index() >= last {
-            drop(st);
-            callback(Ok(last));
-            return Ok(());
+        let run_now =
+            st.gc
+                .add_callback(last, CallbackBox(Box::new(callback)), &log_view(log, now));
+        drop(guard);
+        // Never under the lock: a callback may call the store.
+        if let Some((cb, result)) = run_now {
+            (cb.0)(result);
         }
-        st.callbacks.push((last, CallbackBox(Box::new(callback))));
         Ok(())
     }
 
@@ -280,7 +281,9 @@ impl Store {
         let mut st = self.lock();
         loop {
             let flusher_sleeping = st.flusher_sleeping;
-            let log = st.log.as_mut().ok_or(Error::Closed)?;
+            let st_ref = &mut *st;
+            let log = st_ref.log.as_mut().ok_or(Error::Closed)?;
+            st_ref.gc.check_writable_with(log.poisoned())?;
             let was_idle = log.is_fully_durable();
             match log.append_nosync(entries) {
                 Ok(()) => {
@@ -314,18 +317,19 @@ impl Store {
     }
 
     /// Makes everything accepted so far durable (entries, truncations, purges), then
-    /// returns; an error if the sync failed. Waiting on the durable index alone is not
-    /// enough: a MemFirst truncation or purge is owed to disk while the index already
+    /// returns; an error if the sync failed (or was lost). Waiting on the durable index alone
+    /// is not enough: a MemFirst truncation or purge is owed to disk while the index already
     /// covers the last entry.
     pub fn flush(&self) -> Result<()> {
         let mut st = self.lock();
         loop {
-            let log = st.log.as_ref().ok_or(Error::Closed)?;
-            log.check_writable()?;
+            let st_ref = &*st;
+            let log = st_ref.log.as_ref().ok_or(Error::Closed)?;
+            st_ref.gc.check_writable_with(log.poisoned())?;
             if log.is_fully_durable() {
                 return Ok(());
             }
-            if st.syncing {
+            if st_ref.gc.syncing() {
                 st = wait_changed(&self.shared, st);
             } else {
                 drop(st);
@@ -335,12 +339,15 @@ impl Store {
         }
     }
 
+    /// The highest index known durable (see [`Log::durable_index`]).
     pub fn durable_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.durable_index()))
     }
+    /// The entry at `index`, if the log holds it (see [`Log::entry`]).
     pub fn entry(&self, index: u64) -> Result<Option<Entry>> {
         self.with_log(|log| log.entry(index))
     }
+    /// Entries from `from`, bounded as [`Log::entries`] says.
     pub fn entries(
         &self,
         from: u64,
@@ -350,18 +357,23 @@ impl Store {
     ) -> Result<Vec<Entry>> {
         self.with_log(|log| log.entries(from, to_exclusive, count_max, bytes_max))
     }
+    /// See [`Log::first_index`].
     pub fn first_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.first_index()))
     }
+    /// See [`Log::last_index`].
     pub fn last_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.last_index()))
     }
+    /// See [`Log::last_log_id`].
     pub fn last_log_id(&self) -> Result<Option<LogId>> {
         self.with_log(|log| Ok(log.last_log_id()))
     }
+    /// See [`Log::last_purged`].
     pub fn last_purged(&self) -> Result<Option<LogId>> {
         self.with_log(|log| Ok(log.last_purged()))
     }
+    /// The hard state last saved.
     pub fn hard_state(&self) -> Result<HardState> {
         self.with_log(|log| Ok(log.hard_state()))
     }
@@ -373,37 +385,37 @@ impl Store {
     /// [`Error::Truncated`]: their entries will never be durable, and replacements at the same
     /// indexes must not acknowledge them.
     pub fn truncate(&self, from: u64) -> Result<()> {
-        self.wait_idle(|log| log.truncate(from))?;
-        let orphans: Vec<(u64, CallbackBox)> = {
-            let mut st = self.lock();
-            let (orphans, keep) = std::mem::take(&mut st.callbacks)
-                .into_iter()
-                .partition(|(i, _)| *i >= from);
-            st.callbacks = keep;
-            orphans
-        };
-        for (index, cb) in orphans {
-            (cb.0)(Err(Error::Truncated { index, from }));
-        }
-        Ok(())
+        self.wait_idle(|log| log.truncate(from), Some(from))
     }
+    /// Purges entries up to `upto` (see [`Log::purge`]).
     pub fn purge(&self, upto: LogId) -> Result<()> {
-        self.wait_idle(|log| log.purge(upto))
+        self.wait_idle(|log| log.purge(upto), None)
     }
 
     /// Runs `f` once no sync is in flight, so a truncation or purge never races the files
-    /// a leader is fsyncing.
-    fn wait_idle<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
+    /// a leader is fsyncing; then every waiter looks again (and, after a truncation from
+    /// `truncated_from`, the callbacks it orphaned get [`Error::Truncated`]).
+    fn wait_idle<T>(
+        &self,
+        f: impl FnOnce(&mut Log) -> Result<T>,
+        truncated_from: Option<u64>,
+    ) -> Result<T> {
         let mut st = self.lock();
-        while st.syncing {
+        while st.gc.syncing() {
             st = wait_changed(&self.shared, st);
         }
-        let log = st.log.as_mut().ok_or(Error::Closed)?;
+        let now = self.shared.clock.now_ms();
+        let st_ref = &mut *st;
+        let log = st_ref.log.as_mut().ok_or(Error::Closed)?;
         let r = f(log);
-        let woken = take_waiters(&mut st, Wake::All);
+        let view = log_view(log, now);
+        let release = match (truncated_from, &r) {
+            (Some(from), Ok(_)) => st_ref.gc.truncated(from, &view),
+            _ => st_ref.gc.wake_all(&view),
+        };
         let watched = st.changed_waiters > 0;
         drop(st);
-        unpark(woken);
+        run_release(release);
         notify_changed(&self.shared, watched);
         r
     }
@@ -423,9 +435,9 @@ impl Store {
             let mut st = self.lock();
             st.shutdown = true;
             let log = st.log.take();
-            let woken = take_waiters(&mut st, Wake::All);
+            let release = st.gc.closed();
             drop(st);
-            unpark(woken);
+            run_release(release);
             log
         };
         self.shared.work.notify_all();
@@ -441,11 +453,4 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// A durability waiter's next step.
-enum Step {
-    Return(Result<()>),
-    Lead,
-    Park { wait_ms: u64 },
 }

@@ -1,66 +1,98 @@
-//! Group commit: leading a sync (and the next ones while waiters need them), waking the
-//! waiters a sync released, running callbacks, and the flusher thread.
+//! Group commit, carried out: leading a sync (and the next ones while waiters need them),
+//! waking the waiters a sync released, running callbacks, and the flusher thread. Every
+//! decision is the group-commit core's (`group_commit.rs`); this file only locks, runs the
+//! fsyncs outside the lock, parks and unparks.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::*;
+use crate::group_commit::{FlusherStep, Release};
 
 /// Runs one sync as leader if none is in flight: prepare under the lock, fsync outside it,
-/// complete under the lock, then release waiters and callbacks.
+/// complete under the lock, then release waiters and callbacks. A sync that panics is lost:
+/// the core poisons the store and releases everyone, so no thread waits on it forever.
 pub(super) fn lead_sync(shared: &Shared) {
-    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    if st.syncing {
+    let mut guard = shared.state.lock();
+    let now = shared.clock.now_ms();
+    let st = &mut *guard;
+    let Some(log) = st.log.as_mut() else { return };
+    if !st.gc.try_lead(&log_view(log, now)) {
         return;
     }
-    let Some(log) = st.log.as_mut() else { return };
     let mut prepared = match log.prepare_sync() {
         Ok(Some(p)) => p,
-        Ok(None) | Err(_) => return release(shared, st, Wake::Done),
+        Ok(None) | Err(_) => {
+            let release = st.gc.nothing_to_sync(&log_view(log, now));
+            return finish(shared, guard, release);
+        }
     };
-    st.syncing = true;
-    drop(st);
-    let mut rounds = 1;
+    st.in_flight_upto = Some(prepared.upto());
+    drop(guard);
     loop {
-        let result = prepared.run(&*shared.fs);
-        let mut guard = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let result = catch_unwind(AssertUnwindSafe(|| prepared.run(&*shared.fs)));
+        let mut guard = shared.state.lock();
+        let now = shared.clock.now_ms();
         let st = &mut *guard;
+        st.in_flight_upto = None;
         let Some(log) = st.log.as_mut() else {
-            st.syncing = false;
-            return;
+            let release = st
+                .gc
+                .sync_lost("the store closed during the sync", &LogView::default());
+            return finish(shared, guard, release);
         };
-        let _ = log.complete_sync(prepared, result);
-        // The pipeline: if waiters need more, start their fsync on this thread at once,
-        // and leave the wake-ups of the released to the first of them.
-        let durable = log.durable_index();
-        let waited_for = st.waiters.keys().next_back().is_some_and(|k| k.0 > durable);
-        let next = (rounds < LEAD_ROUNDS_MAX && waited_for && log.sync_due(shared.clock.now_ms()))
-            .then(|| log.prepare_sync().ok().flatten())
-            .flatten();
-        let Some(next) = next else {
-            st.syncing = false;
-            return release(shared, guard, Wake::Done);
+        let release = match result {
+            Ok(result) => {
+                let _ = log.complete_sync(prepared, result);
+                st.gc.sync_done(&log_view(log, now))
+            }
+            Err(panic) => st.gc.sync_lost(&panic_cause(&*panic), &log_view(log, now)),
         };
-        // Wake one now (this thread has an fsync to start); the tree does the rest.
-        let released = take_waiters(st, Wake::Released);
-        let first = relay_beyond(st, released, 1);
+        if !release.lead_next {
+            return finish(shared, guard, release);
+        }
+        // The pipeline: waiters need more, so start their fsync on this thread at once and
+        // leave most wake-ups of the released to the relay.
+        let next = match log.prepare_sync() {
+            Ok(Some(next)) => next,
+            Ok(None) | Err(_) => {
+                let more = st.gc.nothing_to_sync(&log_view(log, now));
+                finish(shared, guard, release);
+                return run_release(more);
+            }
+        };
+        st.in_flight_upto = Some(next.upto());
         let watched = st.changed_waiters > 0;
         drop(guard);
-        unpark(first);
-        fire_callbacks(shared);
+        run_release(release);
         notify_changed(shared, watched);
         prepared = next;
-        rounds += 1;
     }
 }
 
-/// After a sync: takes the waiters to wake under the lock, drops it, then wakes them, runs
-/// the callbacks and tells the `changed` waiters.
-fn release(shared: &Shared, mut st: MutexGuard<'_, State>, wake: Wake) {
-    let woken = take_waiters(&mut st, wake);
-    let woken = relay_beyond(&mut st, woken, 1 + RELAY_FANOUT);
+/// What a panic carried, for the poison's cause.
+fn panic_cause(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!("the sync panicked: {msg}")
+}
+
+/// Drops the lock, then wakes, calls back and tells the `changed` waiters.
+fn finish(shared: &Shared, st: MutexGuard<'_, State>, release: Release<Thread, CallbackBox>) {
     let watched = st.changed_waiters > 0;
     drop(st);
-    unpark(woken);
-    fire_callbacks(shared);
+    run_release(release);
     notify_changed(shared, watched);
+}
+
+/// Carries out a release (without the lock): unparks, then runs the callbacks.
+pub(super) fn run_release(release: Release<Thread, CallbackBox>) {
+    unpark(release.wake_now);
+    for (cb, result) in release.callbacks {
+        (cb.0)(result);
+    }
 }
 
 /// Waits on `changed`, counted so that notifiers can skip the syscall when nobody waits.
@@ -69,7 +101,7 @@ pub(super) fn wait_changed<'a>(
     mut st: MutexGuard<'a, State>,
 ) -> MutexGuard<'a, State> {
     st.changed_waiters += 1;
-    let mut st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+    let mut st = shared.changed.wait(st);
     st.changed_waiters -= 1;
     st
 }
@@ -81,130 +113,37 @@ pub(super) fn notify_changed(shared: &Shared, watched: bool) {
     }
 }
 
-/// Consecutive fsyncs one leader may run before handing leadership on.
-pub(super) const LEAD_ROUNDS_MAX: u32 = 4;
-
-/// Which parked waiters to wake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Wake {
-    /// After a sync: those it made durable, and the next in line if more is owed. All of
-    /// them if the log is poisoned or closed.
-    Done,
-    /// Everyone: a truncation or a shutdown changed what they wait for.
-    All,
-    /// Only those a sync made durable (the leader goes on leading).
-    Released,
-}
-
-/// Takes the waiters to wake from `st`. Unpark them once the lock is dropped: a thread woken
-/// under it would only block again on the lock, and each unpark is a syscall that would hold
-/// every appender up.
-#[must_use = "the waiters taken must be unparked"]
-pub(super) fn take_waiters(st: &mut State, wake_kind: Wake) -> Vec<std::thread::Thread> {
-    let (durable, owed, failed) = match st.log.as_ref() {
-        Some(log) => (
-            log.durable_index(),
-            !log.is_fully_durable(),
-            log.poisoned().is_some(),
-        ),
-        None => (0, false, true),
-    };
-    if wake_kind == Wake::All || failed {
-        let mut all: Vec<_> = std::mem::take(&mut st.waiters).into_values().collect();
-        all.append(&mut st.relay);
-        return all;
-    }
-    let still_waiting = st.waiters.split_off(&(durable + 1, 0));
-    let done = std::mem::replace(&mut st.waiters, still_waiting);
-    let mut wake = Vec::with_capacity(done.len() + 1);
-    // The next leader first: the fsync it starts is what everyone else waits for, and a
-    // thread woken first is scheduled first.
-    if owed && wake_kind == Wake::Done {
-        if let Some((_, next_leader)) = st.waiters.first_key_value() {
-            wake.push(next_leader.clone());
-        }
-    }
-    wake.extend(done.into_values());
-    wake
-}
-
-/// How many parked threads a woken waiter wakes in turn.
-const RELAY_FANOUT: usize = 2;
-
-/// Keeps the first `now` of `threads` to wake at once and leaves the rest to the relay.
-fn relay_beyond(
-    st: &mut State,
-    mut threads: Vec<std::thread::Thread>,
-    now: usize,
-) -> Vec<std::thread::Thread> {
-    if threads.len() > now {
-        st.relay.extend(threads.drain(now..));
-    }
-    threads
-}
-
-/// The relay's next `RELAY_FANOUT` threads, for a waiter to wake once it drops the lock.
-pub(super) fn take_relay(st: &mut State) -> Vec<std::thread::Thread> {
-    let keep = st.relay.len().saturating_sub(RELAY_FANOUT);
-    st.relay.split_off(keep)
-}
-
-pub(super) fn unpark(threads: Vec<std::thread::Thread>) {
+/// Unparks `threads` (once the lock is dropped: a thread woken under it would only block
+/// again on the lock).
+pub(super) fn unpark(threads: Vec<Thread>) {
     for t in threads {
         t.unpark();
     }
 }
 
-fn fire_callbacks(shared: &Shared) {
-    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(log) = st.log.as_ref() else { return };
-    let durable = log.durable_index();
-    let poisoned = log.poisoned().map(str::to_string);
-    let ready: Vec<(u64, CallbackBox)> = if poisoned.is_some() {
-        std::mem::take(&mut st.callbacks)
-    } else {
-        let (ready, waiting) = std::mem::take(&mut st.callbacks)
-            .into_iter()
-            .partition(|(i, _)| *i <= durable);
-        st.callbacks = waiting;
-        ready
-    };
-    drop(st);
-    for (index, cb) in ready {
-        (cb.0)(match &poisoned {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(index),
-        });
-    }
-}
-
 /// The flusher: sleeps until the policy's next deadline (or a kick), then leads a sync.
 pub(super) fn flusher_loop(shared: &Shared) {
-    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut st = shared.state.lock();
     loop {
         if st.shutdown {
             return;
         }
         let now = shared.clock.now_ms();
-        let (due, deadline) = match st.log.as_ref() {
-            Some(log) if log.poisoned().is_none() => (log.sync_due(now), log.next_deadline_ms()),
-            _ => (false, None),
+        let step = match st.view(now) {
+            Some(view) => st.gc.flusher_step(&view),
+            None => return,
         };
-        if due && !st.syncing {
-            drop(st);
-            lead_sync(shared);
-            st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            continue;
+        match step {
+            FlusherStep::Lead => {
+                drop(st);
+                lead_sync(shared);
+                st = shared.state.lock();
+            }
+            FlusherStep::Sleep { deadline_ms } => {
+                st.flusher_sleeping = true;
+                st = shared.work.wait_until(st, &*shared.clock, deadline_ms);
+                st.flusher_sleeping = false;
+            }
         }
-        let wait_ms = deadline.map_or(100, |d| d.saturating_sub(now).clamp(1, 100));
-        st.flusher_sleeping = true;
-        st = shared
-            .work
-            .wait_timeout(st, wait_duration(wait_ms))
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-        st.flusher_sleeping = false;
     }
 }

@@ -18,6 +18,8 @@ pub struct Inject {
     pub eio_on_sync: bool,
     /// Fail `read_at` with EIO.
     pub eio_on_read: bool,
+    /// Panic in `sync_data` (a bug in a backend, or an abort the runtime turns into one).
+    pub panic_on_sync: bool,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +102,9 @@ impl FsFile for TestFile {
         self.counters.syncs.fetch_add(1, Ordering::SeqCst);
         let name = std::thread::current().name().unwrap_or("?").to_string();
         self.counters.sync_threads.lock().unwrap().push(name);
+        if self.inject.lock().unwrap().panic_on_sync {
+            panic!("injected panic in sync_data");
+        }
         if self.inject.lock().unwrap().eio_on_sync {
             return Err(io::Error::from_raw_os_error(5));
         }

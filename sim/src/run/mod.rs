@@ -147,8 +147,12 @@ pub fn effective_rates(spec: &RunSpec) -> FaultRates {
     table.try_into().expect("rates deserialize")
 }
 
-/// Runs one seed. Panics inside the engine are the caller's to catch.
+/// Runs one seed. Panics inside the engine are the caller's to catch. A `front = "store"`
+/// scenario runs the threaded `Store` under a shuttle schedule (`store_run`).
 pub fn run(spec: &RunSpec) -> RunResult {
+    if spec.scenario.spec.front == crate::scenario::Front::Store {
+        return crate::store_run::run(spec);
+    }
     let trace = Trace::new(spec.record_trace);
     let rates = effective_rates(spec);
     // Bit rot is injected by the harness after each crash (see `Harness::crash`), not by the
