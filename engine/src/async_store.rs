@@ -162,6 +162,8 @@ impl AsyncStore {
                     self.shared.kick.notify_one();
                     self.wait_change().await?
                 }
+                // The append would seal the segment a sync in flight is fsyncing.
+                Err(Error::SyncInFlight) => self.wait_change().await?,
                 Err(e) => return Err(e),
             }
         }

@@ -212,6 +212,26 @@ impl SegmentLog {
         Ok(())
     }
 
+    /// Whether [`SegmentLog::write`] of `entries` would rotate, and so seal (fsync) the
+    /// current segment. The same arithmetic as `write`: a segment takes records until its
+    /// length reaches `segment_size_bytes`.
+    pub fn rotates_for(&self, entries: &[Entry]) -> bool {
+        let Some((_, seg)) = self.segments.last_key_value() else {
+            return !entries.is_empty();
+        };
+        if entries.first().is_some_and(|e| seg.first_index > e.index) {
+            return true;
+        }
+        let mut len = seg.len_bytes;
+        for e in entries {
+            if len >= self.segment_size_bytes {
+                return true;
+            }
+            len += record::record_size(e.payload.len()) as u64;
+        }
+        false
+    }
+
     /// Writes the pending records out (not durable until a [`SyncJob`] runs).
     pub fn write_pending(&mut self) -> Result<()> {
         if self.pending.is_empty() {

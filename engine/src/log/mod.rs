@@ -111,6 +111,9 @@ pub struct Log {
     /// When the oldest append not yet durable arrived.
     pending_since_ms: Option<u64>,
     poisoned: Option<String>,
+    /// DiskFirst: a [`PreparedSync`] is out (between `prepare_sync` and `complete_sync`), so
+    /// its fsync's verdict is unknown; an append that would rotate waits for it.
+    disk_sync_in_flight: bool,
     /// DiskFirst: the most recent appends, and the last prefetched run.
     cache_tail: Window,
     cache_ahead: Window,
@@ -193,6 +196,7 @@ impl Log {
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             poisoned: None,
+            disk_sync_in_flight: false,
             cache_tail: Window::default(),
             cache_ahead: Window::default(),
             mem,
@@ -348,6 +352,13 @@ impl Log {
         debug_assert_eq!(first.index, self.last.index + 1);
         match self.cfg.strategy {
             Strategy::DiskFirst => {
+                // A rotation seals (fsyncs) the segment a sync in flight is fsyncing: if that
+                // fsync fails, the kernel may have dropped pages this one would call durable,
+                // leaving a hole in a sealed segment. Wait for the sync's verdict first.
+                if self.disk_sync_in_flight && self.segs.as_ref().expect(LENT).rotates_for(entries)
+                {
+                    return Err(Error::SyncInFlight);
+                }
                 let hint = self.durable_index;
                 let r = self.segs.as_mut().expect(LENT).write(entries, hint);
                 self.poison(r)?;
@@ -471,6 +482,7 @@ impl Log {
         let (job, write) = match self.cfg.strategy {
             Strategy::DiskFirst => {
                 let job = self.segs.as_mut().expect(LENT).take_sync_job();
+                self.disk_sync_in_flight = true;
                 (self.poison(job)?, None)
             }
             Strategy::MemFirst => {
@@ -533,6 +545,7 @@ impl Log {
     /// Second half of a sync. An error poisons the log: the failed range is never reported
     /// durable.
     pub fn complete_sync(&mut self, prepared: PreparedSync, result: Result<()>) -> Result<()> {
+        self.disk_sync_in_flight = false;
         if let Some(w) = prepared.write {
             debug_assert!(self.segs.is_none(), "two syncs in flight");
             self.segs = Some(w.segs);

@@ -306,6 +306,9 @@ impl Store {
                     self.shared.work.notify_one();
                     st = wait_changed(&self.shared, st);
                 }
+                // The append would seal the segment a sync in flight is fsyncing: wait for
+                // that sync's verdict (it notifies `changed`), then try again.
+                Err(Error::SyncInFlight) => st = wait_changed(&self.shared, st),
                 Err(e) => return Err(e),
             }
         }
