@@ -59,6 +59,14 @@ pub struct Config {
     /// segments before the last span at least this many bytes (`segment_size_bytes` times
     /// their count). Below it, the thread would cost more than it saves.
     pub preload_worker_min_bytes: u64,
+    /// Give [`crate::HardState::commit`] Raft's meaning: every entry up to it is durable,
+    /// and none is ever truncated. The caller then saves a commit only once the log holds it
+    /// durably (`durable_index() >= commit`, or at or below the purge boundary) and never
+    /// truncates at or below it. Recovery then refuses (fail-stop, [`Error::Corruption`]
+    /// naming `meta`) a log that ends below the saved commit: committed entries were lost,
+    /// which no torn write explains. Off by default: the hard state is otherwise opaque to
+    /// the engine (the openraft adapter keeps a flag in `commit`).
+    pub commit_check: bool,
     /// Deliberate bugs for the harness's own tests; honoured only with the `canary` feature.
     pub canaries: CanarySet,
 }
@@ -76,6 +84,7 @@ impl Config {
             payload_size_max_bytes: 16 << 20,
             recovery: RecoveryMode::Strict,
             preload_worker_min_bytes: 8 << 20,
+            commit_check: false,
             canaries: CanarySet::default(),
         }
     }
@@ -110,6 +119,10 @@ impl Config {
     }
     pub fn with_preload_worker_min_bytes(mut self, v: u64) -> Self {
         self.preload_worker_min_bytes = v;
+        self
+    }
+    pub fn with_commit_check(mut self, v: bool) -> Self {
+        self.commit_check = v;
         self
     }
     pub fn with_canary(mut self, c: Canary) -> Self {

@@ -37,6 +37,7 @@ pub use config::{Config, FlushPolicy, RecoveryMode, Strategy};
 pub use error::{Error, Result};
 pub use fs::{DirLock, Fs, FsFile};
 pub use log::{Log, LogStats, PreparedSync};
+pub use record::checksummed_bytes;
 pub use std_fs::StdFs;
 pub use store::{Appended, Store};
 pub use system_clock::SystemClock;

@@ -8,7 +8,9 @@
 //! - crash while writing slot 0: slot 1 holds the previous value (the save never returned);
 //! - crash while writing slot 1: slot 0 holds the new value, with a higher sequence number.
 //!
-//! Recovery takes the valid slot with the highest `seq`. Both slots bad is corruption.
+//! Recovery takes the valid slot with the highest `seq`. Both slots bad is corruption. A
+//! repair (the slots differ) rewrites only the slot that differs, from the other: it never
+//! overwrites the one good copy, so a crash during the repair loses nothing.
 //!
 //! Slot: `magic u32 | len u32 | crc u32 | bincode(MetaBody)`, zero padded to 512 bytes.
 
@@ -62,6 +64,7 @@ fn decode_slot(slot: &[u8]) -> Option<MetaBody> {
     if len > SLOT_LEN - 12 || slot.len() < 12 + len {
         return None;
     }
+    crate::record::note_checksummed(4 + len);
     let mut h = crc32fast::Hasher::new();
     h.update(&slot[4..8]);
     h.update(&slot[12..12 + len]);
@@ -80,6 +83,8 @@ pub struct MetaFile {
     /// The slots differ or one is damaged: the redundancy must be restored before a single
     /// further fault could roll the metadata back.
     pub needs_repair: bool,
+    /// The offset of the slot that does not hold `body`, when they differ.
+    stale_slot: u64,
 }
 
 /// What [`MetaFile::open`] found.
@@ -128,11 +133,16 @@ impl MetaFile {
                     });
                 }
                 let needs_repair = slots[0] != slots[1];
+                let stale_slot = match slots[0] == Some(body) {
+                    true => SLOT_LEN as u64,
+                    false => 0,
+                };
                 Ok(MetaOpen::Found(MetaFile {
                     path,
                     file,
                     body,
                     needs_repair,
+                    stale_slot,
                 }))
             }
         }
@@ -154,6 +164,7 @@ impl MetaFile {
                 last_purged: None,
             },
             needs_repair: false,
+            stale_slot: 0,
         };
         meta.save(meta.body.hard_state, None, false)?;
         fs.sync_dir(dir)
@@ -193,14 +204,23 @@ impl MetaFile {
         }
         self.body = body;
         self.needs_repair = in_place_no_fsync;
+        self.stale_slot = SLOT_LEN as u64;
         Ok(())
     }
 
-    /// Rewrites both slots with the current value if they disagree.
+    /// Restores the redundancy if the slots disagree: writes the current value into the
+    /// slot that does not hold it, and fsyncs. The good slot is never written, so a crash
+    /// in between leaves it as it was.
     pub fn repair(&mut self) -> Result<()> {
         if self.needs_repair {
-            tracing::warn!(path = %self.path.display(), "metadata slots disagree; rewriting both");
-            self.save(self.body.hard_state, self.body.last_purged, false)?;
+            tracing::warn!(path = %self.path.display(), "metadata slots disagree; rewriting the stale one");
+            self.file
+                .write_at(&encode_slot(&self.body), self.stale_slot)
+                .map_err(|e| Error::io("write", &self.path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io("sync_data", &self.path, e))?;
+            self.needs_repair = false;
         }
         Ok(())
     }

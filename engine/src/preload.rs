@@ -9,7 +9,10 @@
 //! simulator's traces stay deterministic.
 //!
 //! Never: keep an entry of a segment after the first anomaly; let an I/O error on a later
-//! segment hide the corruption found in an earlier one.
+//! segment hide the corruption found in an earlier one; change anything on disk (a cut that a
+//! tolerant recovery decides is returned, and applied by the caller once everything is
+//! classified); reserve memory for entries from a count of file names rather than from the
+//! bytes the files hold.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -18,8 +21,8 @@ use bytes::Bytes;
 
 use crate::canary::Canary;
 use crate::error::{Error, Result};
-use crate::record::SEGMENT_HEADER_LEN;
-use crate::recovery::{cut_after, scan, Collect, Scan};
+use crate::record::{self, RECORD_SIZE_MIN, SEGMENT_HEADER_LEN};
+use crate::recovery::{scan, Collect, Scan};
 use crate::segments::{check_header, read_whole, SegmentLog};
 use crate::types::Entry;
 
@@ -38,8 +41,9 @@ struct Parse {
     boundary: u64,
     payload_max: u32,
     skip_crc: bool,
-    /// Segments before the last, for one up-front reservation.
-    older: usize,
+    /// Bytes of the segments before the last that the first one does not hold, from their
+    /// lengths: what the one up-front reservation is bounded by.
+    rest_bytes: u64,
 }
 
 impl Parse {
@@ -59,9 +63,15 @@ impl Parse {
             self.skip_crc,
         );
         if had == 0 && !self.entries.is_empty() {
-            // Segments are alike in size: reserve for the rest once, not by doubling.
-            let per_segment = self.entries.len();
-            self.entries.reserve(per_segment * self.older);
+            // Segments are alike: reserve for the rest once, not by doubling, at this
+            // segment's density of entries per byte times the bytes the rest hold. Never more
+            // entries than those bytes can frame: the reservation is bounded by the bytes
+            // present, not by how many files are named like segments.
+            let frames = self.rest_bytes / RECORD_SIZE_MIN as u64;
+            let guess = (self.entries.len() as u128 * u128::from(self.rest_bytes)
+                / buf.len().max(1) as u128) as u64;
+            self.entries
+                .reserve(usize::try_from(guess.min(frames)).unwrap_or(usize::MAX));
         }
         self.prev_term = s.last_term;
         s
@@ -75,7 +85,8 @@ enum Parser<'scope> {
     Worker {
         jobs: mpsc::SyncSender<(u64, Bytes)>,
         verdicts: mpsc::Receiver<Scan>,
-        worker: std::thread::ScopedJoinHandle<'scope, Vec<Entry>>,
+        /// The entries, and the bytes the worker checksummed (added to the opener's count).
+        worker: std::thread::ScopedJoinHandle<'scope, (Vec<Entry>, u64)>,
     },
 }
 
@@ -91,12 +102,13 @@ impl<'scope> Parser<'scope> {
         let (jobs, queue) = mpsc::sync_channel::<(u64, Bytes)>(1);
         let (to_opener, verdicts) = mpsc::channel::<Scan>();
         let worker = scope.spawn(move || {
+            let checksummed = record::checksummed_bytes();
             for (first, buf) in queue {
                 if to_opener.send(parse.segment(first, &buf)).is_err() {
                     break;
                 }
             }
-            parse.entries
+            (parse.entries, record::checksummed_bytes() - checksummed)
         });
         Parser::Worker {
             jobs,
@@ -128,27 +140,61 @@ impl<'scope> Parser<'scope> {
             Parser::Inline(parse, _) => parse.entries,
             Parser::Worker { jobs, worker, .. } => {
                 drop(jobs);
-                worker.join().expect("the parse worker does not panic")
+                let (entries, checksummed) =
+                    worker.join().expect("the parse worker does not panic");
+                record::note_checksummed(checksummed as usize);
+                entries
             }
         }
     }
 }
 
-/// Reads every segment before the last strictly, in order, and returns every entry above
-/// `boundary`, the last segment's `tail` (already read and checked) included. With
-/// `tolerant`, the first anomaly cuts the log there instead of failing. Parses on a worker
-/// thread once the older segments span `worker_min_bytes`.
+/// What the preload found: the entries, and where a tolerant recovery must cut the log.
+pub(crate) struct Preloaded {
+    pub entries: VecDeque<Entry>,
+    pub cut: Option<Cut>,
+}
+
+/// A tolerant cut decided by the preload: keep segment `first` up to `end` (entries up to
+/// `next_index - 1`) and drop every later segment; `next_index == first` (nothing valid in
+/// it) drops `first` too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cut {
+    pub first: u64,
+    pub end: u64,
+    pub next_index: u64,
+}
+
+/// Reads the segments `order` names (ascending) but the last strictly, in order, and returns
+/// every entry above `boundary`, the last segment's `tail` (already read and checked)
+/// included. With `tolerant`, the first anomaly ends the log there (a [`Cut`] for the caller
+/// to apply) instead of failing. Parses on a worker thread once the older segments span
+/// `worker_min_bytes`. Reads only: nothing on disk changes.
 pub(crate) fn load_older(
     segs: &mut SegmentLog,
+    order: &[u64],
     boundary: u64,
     tail: Vec<Entry>,
     tolerant: bool,
     worker_min_bytes: u64,
-) -> Result<VecDeque<Entry>> {
-    let firsts: Vec<u64> = segs.segments.keys().copied().collect();
+) -> Result<Preloaded> {
+    let firsts = order;
     let older = firsts.len().saturating_sub(1);
     if older == 0 {
-        return Ok(VecDeque::from(tail));
+        return Ok(Preloaded {
+            entries: VecDeque::from(tail),
+            cut: None,
+        });
+    }
+    // The bytes the older segments hold, for the reservation. A file that cannot be sized
+    // counts as empty: its read reports the error in order, after the segments before it.
+    let len_max = segs.segment_len_max();
+    let mut rest_bytes = 0u64;
+    for &first in &firsts[1..older] {
+        let fs = segs.fs.clone();
+        let seg = segs.segments.get_mut(&first).expect("segment");
+        let len = seg.file(&*fs).ok().and_then(|f| f.len().ok()).unwrap_or(0);
+        rest_bytes = rest_bytes.saturating_add(len.min(len_max));
     }
     let parse = Parse {
         entries: Vec::new(),
@@ -156,7 +202,7 @@ pub(crate) fn load_older(
         boundary,
         payload_max: segs.payload_size_max_bytes,
         skip_crc: segs.canaries.on(Canary::SkipChecksum),
-        older,
+        rest_bytes,
     };
     let threaded = (older as u64).saturating_mul(segs.segment_size_bytes) >= worker_min_bytes;
     let read = |segs: &mut SegmentLog, first: u64| -> Result<Read> {
@@ -164,13 +210,13 @@ pub(crate) fn load_older(
         let len_max = segs.segment_len_max();
         let seg = segs.segments.get_mut(&first).expect("segment");
         let buf = read_whole(&*fs, seg, len_max)?;
-        Ok(match check_header(&buf, seg)? {
+        Ok(match check_header(&buf, seg)?.problem() {
             Ok(()) => Read::Buf(buf),
             Err(reason) => Read::BadHeader(reason),
         })
     };
 
-    std::thread::scope(|scope| -> Result<VecDeque<Entry>> {
+    std::thread::scope(|scope| -> Result<Preloaded> {
         let mut parser = Parser::new(scope, parse, threaded);
         let mut next = Some(read(segs, firsts[0]));
         let mut prev_term = 0;
@@ -200,8 +246,14 @@ pub(crate) fn load_older(
                 }
                 tracing::warn!(path = %path.display(), offset, reason, "recovery cuts corruption");
                 let entries = parser.finish();
-                cut_after(segs, first, s.end, s.next_index)?;
-                return Ok(VecDeque::from(entries));
+                return Ok(Preloaded {
+                    entries: VecDeque::from(entries),
+                    cut: Some(Cut {
+                        first,
+                        end: s.end,
+                        next_index: s.next_index,
+                    }),
+                });
             }
             let seg = segs.segments.get_mut(&first).expect("segment");
             seg.len_bytes = s.end;
@@ -223,6 +275,9 @@ pub(crate) fn load_older(
         if entries.capacity() > entries.len() + entries.len() / 2 {
             entries.shrink_to_fit(); // the reservation guessed high (smaller later segments)
         }
-        Ok(VecDeque::from(entries))
+        Ok(Preloaded {
+            entries: VecDeque::from(entries),
+            cut: None,
+        })
     })
 }

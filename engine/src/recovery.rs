@@ -1,16 +1,41 @@
-//! Opening a store's segments after a clean close or a crash.
+//! Opening a store's segments after a clean close, a crash, or damage by hand.
 //!
-//! Recovery classifies what it finds (docs/DESIGN.md §1):
+//! Recovery (docs/DESIGN.md §1) works in two phases:
+//! 1. **Classify**, reading only: list the directory; set apart the purge leftovers by their
+//!    successors' names; in the live run of segments above them, read the newest files down
+//!    to the last segment that holds a valid record (the *tail*) and judge every file above
+//!    it; verify the leftovers; and (MemFirst) read and check every other segment. The result
+//!    is a verdict and a plan.
+//! 2. **Apply** the plan, only if the verdict is `Ok` (or [`RecoveryMode::TruncateCorrupt`]
+//!    chose to cut): make both metadata slots hold the boundary the plan relies on, remove
+//!    the files above the log (each removal durable, newest first), cut the tail, remove the
+//!    purge leftovers (oldest first), fsync the tail and the directory.
+//!
+//! So a strict open that fails leaves every name and byte as it found them: an operator can
+//! repair by hand. And what an open removes is provably an interrupted operation of the
+//! engine's own:
 //! - a **torn tail**: a bad record (or zeros) in the last segment with no later record
 //!   proving that it had been durable. It can only hold unacknowledged entries: it is cut,
 //!   fsynced and logged.
-//! - **corruption**: a bad record followed by a valid record whose `durable_hint` covers it,
-//!   a bad record in any segment but the last, a gap or a decreasing term. It may hold
-//!   acknowledged entries, so recovery fails with [`Error::Corruption`] naming the file and
-//!   offset, unless [`RecoveryMode::TruncateCorrupt`] was chosen.
+//! - a **torn segment creation**: the newest file, named for the index after the tail's last
+//!   record, or, with no tail, at or below the boundary + 1 (a run of segments starts there
+//!   after a purge of every segment), holding no valid record of its own, no record of
+//!   another index and none that proves anything durable (an empty file, a torn or zero
+//!   header, stray sectors of its first batch). Removed.
+//! - a **purge leftover**: a file wholly at or below the durable purge boundary, judged by
+//!   its successor's name, and (strict) only if, read whole, it holds no valid record above
+//!   the boundary and no header for another index. Removed.
 //!
-//! Never: dropping a record that a later record proves durable; returning a record whose
-//! checksum failed; allocating for a length before bounding it.
+//! Anything else is **corruption**: a bad record that a later record's `durable_hint` covers,
+//! damage in any segment but the last, a file with a valid header for an index its name does
+//! not say (renamed, copied, swapped), a file above the log that is not the creation of the
+//! next segment, a gap or a decreasing term. It may hold acknowledged entries, so recovery
+//! fails with [`Error::Corruption`] naming the file and offset, unless
+//! [`RecoveryMode::TruncateCorrupt`] was chosen.
+//!
+//! Never: deleting or cutting anything before the whole verdict is in; dropping a record that
+//! a later record proves durable; returning a record whose checksum failed; allocating for a
+//! length before bounding it by the bytes present; scanning in more than linear time.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -22,8 +47,10 @@ use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::record::{self, RecordError, RECORD_MAGIC, SEGMENT_HEADER_LEN};
-use crate::segments::{check_header, parse_segment_name, read_whole, Segment, SegmentLog};
+use crate::meta::MetaFile;
+use crate::preload::Cut;
+use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
+use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
 
 /// The records found in one segment, up to the first anomaly.
@@ -76,6 +103,8 @@ pub(crate) fn scan(
     while pos < buf.len() {
         let rec = match record::decode_record(&buf[pos..], payload_max, skip_crc) {
             Ok(rec) if rec.index != s.next_index => Err("record index out of sequence"),
+            // The next index would not exist: no store reaches it, so no record holds it.
+            Ok(rec) if rec.index == u64::MAX => Err("record index at the end of the index space"),
             Ok(rec) if rec.term < s.last_term => Err("record term decreases"),
             Ok(rec) => Ok(rec),
             Err(RecordError::Zeroed) => Err("zeros where a record should start"),
@@ -107,16 +136,6 @@ pub(crate) fn scan(
     s
 }
 
-/// Whether a valid record after `from` proves that index `expected` had been durable.
-fn proves_durable(buf: &[u8], from: usize, expected: u64, payload_max: u32) -> bool {
-    let magic = RECORD_MAGIC.to_le_bytes();
-    (from..buf.len().saturating_sub(record::RECORD_HEADER_LEN - 1)).any(|q| {
-        buf[q..q + 4] == magic
-            && matches!(record::decode_record(&buf[q..], payload_max, false),
-                Ok(rec) if rec.index >= expected && rec.durable_hint >= expected)
-    })
-}
-
 /// The segments of a store as recovery left them.
 pub(crate) struct Recovered {
     pub segs: SegmentLog,
@@ -128,143 +147,402 @@ pub(crate) struct Recovered {
     pub torn_cuts: u32,
 }
 
+/// How recovery judges what it reads.
+struct Judge {
+    fs: Arc<dyn Fs>,
+    tolerant: bool,
+    skip_crc: bool,
+    payload_max: u32,
+    len_max: u64,
+    boundary: u64,
+}
+
+/// The last segment holding a valid record.
+struct Tail {
+    first: u64,
+    scan: Scan,
+    /// With `load_all`: its entries above the boundary.
+    entries: Vec<Entry>,
+    /// Its data goes on past its last valid record: cut there (a torn tail, or tolerated
+    /// corruption).
+    cut: bool,
+}
+
+/// What the classification found from the newest file down to the tail.
+struct Top {
+    tail: Option<Tail>,
+    /// Files above the tail, newest first, to remove.
+    drop: Vec<u64>,
+    /// The newest file, when its contents make it a torn segment creation: its name is
+    /// checked against where the log continues once the tail is known.
+    creation: Option<u64>,
+    torn_cuts: u32,
+}
+
+/// Recovers the segments of `dir` (see the module docs) under the metadata `meta` (its
+/// boundary, and with [`Config::commit_check`] its commit). Its slots are repaired, if they
+/// differ, once the verdict is in and before anything acts on its boundary: a single slot
+/// damaged later must not roll back a boundary that removals already relied on.
 pub(crate) fn recover(
     fs: Arc<dyn Fs>,
     dir: &Path,
     cfg: &Config,
-    boundary: u64,
+    meta: &mut MetaFile,
     load_all: bool,
 ) -> Result<Recovered> {
-    let tolerant = cfg.recovery == RecoveryMode::TruncateCorrupt
-        || cfg.canaries.on(Canary::SilentCorruptionCut);
-    let skip_crc = cfg.canaries.on(Canary::SkipChecksum);
-    let payload_max = cfg.payload_size_max_bytes;
+    let boundary = meta.body.last_purged.map_or(0, |l| l.index);
+    let commit = cfg.commit_check.then_some(meta.body.hard_state.commit);
     let mut map = BTreeMap::new();
     for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
         if let Some(first) = parse_segment_name(&name) {
             map.insert(first, Segment::new(first, dir.join(&name)));
         }
     }
-    let mut segs = SegmentLog::new(fs.clone(), dir.to_path_buf(), cfg, map, boundary + 1);
-    let len_max = segs.segment_len_max();
-    // Segments wholly at or below the boundary are leftovers of a purge whose removal was
-    // not yet durable; every one but the last can be judged by its successor's name.
+    let continues_min = boundary.saturating_add(1);
+    let mut segs = SegmentLog::new(fs.clone(), dir.to_path_buf(), cfg, map, continues_min);
+    let j = Judge {
+        fs,
+        tolerant: cfg.recovery == RecoveryMode::TruncateCorrupt
+            || cfg.canaries.on(Canary::SilentCorruptionCut),
+        skip_crc: cfg.canaries.on(Canary::SkipChecksum),
+        payload_max: cfg.payload_size_max_bytes,
+        len_max: segs.segment_len_max(),
+        boundary,
+    };
     let firsts: Vec<u64> = segs.segments.keys().copied().collect();
-    for pair in firsts.windows(2) {
-        if pair[1] - 1 <= boundary {
-            let seg = segs.segments.remove(&pair[0]).expect("listed");
-            fs.remove(&seg.path)
-                .map_err(|e| Error::io("remove", &seg.path, e))?;
-        }
-    }
 
-    let mut torn_cuts = 0;
-    let mut tail_may_be_torn = true;
-    let mut last = None;
-    let mut tail_entries = Vec::new();
-    while let Some((&first, _)) = segs.segments.last_key_value() {
-        let seg = segs.segments.get_mut(&first).expect("segment");
-        let buf = read_whole(&*fs, seg, len_max)?;
-        let header_problem = check_header(&buf, seg)?.err();
-        let (anomaly, expected, scanned) = match header_problem {
-            Some(reason) => (Some((0, reason)), first, None),
-            None => {
-                tail_entries.clear();
-                let collect = load_all.then_some(Collect {
-                    buf: &buf,
-                    into: &mut tail_entries,
-                    above: boundary,
-                });
-                let s = scan(&buf, collect, first, 0, payload_max, skip_crc);
-                // Zeros from the end of the records to the end of the file are the space
-                // rotation preallocated: the clean end of the data, not a tear.
-                let anomaly = s
-                    .anomaly
-                    .filter(|(offset, _)| !all_zero(&buf[*offset as usize..]));
-                (anomaly, s.next_index, Some(s))
-            }
+    // Phase 1: classify. Nothing here changes the directory.
+    // Purge leftovers, by name: every file but the newest whose successor starts at or below
+    // the boundary + 1. After them comes the live run of segments, each sealed before the
+    // next was created (a purge of every segment ends a run: the next creation seals
+    // nothing, and the files of older runs are all leftovers).
+    let leftovers = firsts
+        .windows(2)
+        .take_while(|w| w[1] - 1 <= boundary)
+        .count();
+    let (old, live) = firsts.split_at(leftovers);
+    let top = classify_top(&mut segs, live, load_all, &j)?;
+    let mut drop = top.drop;
+    let torn_cuts = top.torn_cuts;
+    let below = match &top.tail {
+        Some(t) => &live[..live.partition_point(|f| *f < t.first)],
+        None => &live[..0],
+    };
+    // The engine creates a segment where the log continues: after the last record of the
+    // segment before it in the run (sealed first), or, starting a run, after the boundary of
+    // the time, at or below today's.
+    let created_right = |c: u64| match &top.tail {
+        Some(t) => c == t.scan.next_index,
+        None => c <= continues_min,
+    };
+    if let Some(created) = top.creation.filter(|c| !created_right(*c) && !j.tolerant) {
+        let expected = match &top.tail {
+            Some(t) => format!("continues at {}", t.scan.next_index),
+            None => format!("is empty up to {boundary}"),
         };
-        if let Some((offset, reason)) = anomaly {
-            let proven = !tail_may_be_torn
-                || proves_durable(&buf, offset as usize + 1, expected, payload_max);
-            if proven && !tolerant {
-                return Err(Error::corruption(&seg.path, offset, reason));
-            }
-            tracing::warn!(path = %seg.path.display(), offset, reason, proven,
-                "recovery cuts a {} tail", if proven { "corrupt" } else { "torn" });
-            torn_cuts += 1;
-        }
-        let scanned = scanned.filter(|s| !s.offsets.is_empty());
-        let Some(s) = scanned else {
-            // Nothing valid: a segment whose creation was torn. The previous segment was
-            // fsynced before this one was created, so damage in it is corruption.
-            let seg = segs.segments.remove(&first).expect("segment");
-            fs.remove(&seg.path)
-                .map_err(|e| Error::io("remove", &seg.path, e))?;
-            segs_dir_sync(&*fs, dir)?;
-            tail_may_be_torn = false;
-            continue;
-        };
-        if anomaly.is_some() {
-            let file = seg.file(&*fs)?;
-            file.set_len(s.end)
-                .map_err(|e| Error::io("set_len", &seg.path, e))?;
-            file.sync_data()
-                .map_err(|e| Error::io("sync_data", &seg.path, e))?;
-        }
-        seg.len_bytes = s.end;
-        seg.offsets = Some(s.offsets);
-        segs.next_index = s.next_index;
-        last = Some(LogId::new(s.last_term, s.next_index - 1));
-        break;
+        return Err(Error::corruption(
+            &segs.segments[&created].path,
+            0,
+            format!(
+                "a file named for index {created} above the log, which {expected}: not a \
+                 segment creation of this store"
+            ),
+        ));
     }
-    if segs.segments.is_empty() {
-        segs.next_index = boundary + 1;
+    if !j.tolerant {
+        verify_leftovers(&mut segs, old, &j)?;
     }
-    if let Some((&first, seg)) = segs.segments.first_key_value() {
-        if first > boundary + 1 {
+    let tail_first = top.tail.as_ref().map(|t| t.first);
+    if let Some(&first) = below.first().or(tail_first.as_ref()) {
+        if first > continues_min {
             return Err(Error::corruption(
-                &seg.path,
+                &segs.segments[&first].path,
                 0,
                 format!(
-                    "entries {}..{} between the purge boundary and the first segment are missing",
-                    boundary + 1,
-                    first
+                    "entries {continues_min}..{first} between the purge boundary and the first \
+                     segment are missing"
                 ),
             ));
         }
     }
+    let mut cut = None;
+    let mut tail_state = None;
+    let mut last = None;
+    if let Some(t) = top.tail {
+        if t.cut {
+            cut = Some((t.first, t.scan.end));
+        }
+        last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
+        tail_state = Some((t.first, t.scan, t.entries));
+    }
+    // The index the log continues at when a tolerant cut leaves no tail of its own.
+    let mut ends_before = None;
     let entries = if load_all {
-        Some(crate::preload::load_older(
+        let tail_entries = tail_state
+            .as_mut()
+            .map(|(_, _, e)| std::mem::take(e))
+            .unwrap_or_default();
+        let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
+        let pre = crate::preload::load_older(
             &mut segs,
+            &order,
             boundary,
             tail_entries,
-            tolerant,
+            j.tolerant,
             cfg.preload_worker_min_bytes,
-        )?)
+        )?;
+        if let Some(Cut {
+            first,
+            end,
+            next_index,
+        }) = pre.cut
+        {
+            // Tolerated corruption below the tail: the log ends in segment `first`, or just
+            // before it if it holds nothing valid.
+            let keep = next_index > first;
+            let from = order.partition_point(|f| *f < first) + usize::from(keep);
+            drop.extend(order[from..].iter().rev());
+            cut = keep.then_some((first, end));
+            tail_state = keep.then(|| {
+                let s = Scan {
+                    next_index,
+                    end,
+                    ..Scan::default()
+                };
+                (first, s, Vec::new())
+            });
+            ends_before = Some(first);
+        }
+        last = pre.entries.back().map(Entry::log_id);
+        Some(pre.entries)
     } else {
         None
     };
+    if let Some(commit) = commit {
+        let end = last.map_or(boundary, |l| l.index.max(boundary));
+        if commit > end {
+            let path = dir.join(crate::meta::META_FILE);
+            let reason = format!(
+                "the log ends at {end}, below the saved commit {commit}: committed entries \
+                 are missing"
+            );
+            if !j.tolerant {
+                return Err(Error::corruption(path, 0, reason));
+            }
+            tracing::warn!(path = %path.display(), %reason, "recovery opens a log that lost committed entries");
+        }
+    }
+
+    // Phase 2: the verdict is in. Apply the plan, on a boundary both metadata slots hold.
+    meta.repair()?;
+    apply(&mut segs, &drop, cut)?;
+    match tail_state {
+        Some((first, s, _)) => {
+            let seg = segs.segments.get_mut(&first).expect("kept");
+            seg.len_bytes = s.end;
+            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
+            segs.next_index = s.next_index;
+        }
+        None => segs.next_index = ends_before.unwrap_or(continues_min),
+    }
+    // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
     segs.remove_upto(boundary)?;
     if last.is_some_and(|l| l.index <= boundary) {
         last = None;
     }
     // What recovery reports as durable must be durable, even after a reopen without a
     // crash: sync the tail and the directory.
-    if let Some((_, seg)) = segs.segments.last_key_value() {
+    if let Some((&first, _)) = segs.segments.last_key_value() {
+        let seg = segs.segments.get_mut(&first).expect("segment");
         let path = seg.path.clone();
-        let (&first, _) = segs.segments.last_key_value().expect("segment");
-        let file = segs.segments.get_mut(&first).expect("segment").file(&*fs)?;
+        let file = seg.file(&*j.fs)?;
         file.sync_data()
             .map_err(|e| Error::io("sync_data", &path, e))?;
     }
-    segs_dir_sync(&*fs, dir)?;
+    segs_dir_sync(&*j.fs, dir)?;
     Ok(Recovered {
         segs,
         last,
         entries,
         torn_cuts,
     })
+}
+
+/// Reads the files from the newest down to the tail, the last segment holding a valid
+/// record, and judges each. Reads only.
+fn classify_top(segs: &mut SegmentLog, firsts: &[u64], load_all: bool, j: &Judge) -> Result<Top> {
+    let mut top = Top {
+        tail: None,
+        drop: Vec::new(),
+        creation: None,
+        torn_cuts: 0,
+    };
+    for (pos, &first) in firsts.iter().rev().enumerate() {
+        let seg = segs.segments.get_mut(&first).expect("listed");
+        let buf = read_whole(&*j.fs, seg, j.len_max)?;
+        let path = seg.path.clone();
+        let mut entries = Vec::new();
+        // Why the file holds nothing usable, and where a torn creation could have records.
+        let (offset, reason, records_from) = match check_header(&buf, seg)? {
+            Header::Names(named) => (
+                0,
+                format!("segment header names first index {named}, not the one its name says"),
+                None,
+            ),
+            Header::Bad(reason) => (0, reason.to_string(), Some(0)),
+            Header::Valid => {
+                let collect = load_all.then_some(Collect {
+                    buf: &buf,
+                    into: &mut entries,
+                    above: j.boundary,
+                });
+                let s = scan(&buf, collect, first, 0, j.payload_max, j.skip_crc);
+                if !s.offsets.is_empty() {
+                    // A file above this one means this one was sealed: no tear in it.
+                    let cut = judge_tail_end(&buf, &s, &path, !top.drop.is_empty(), j)?;
+                    top.torn_cuts += u32::from(cut);
+                    top.tail = Some(Tail {
+                        first,
+                        scan: s,
+                        entries,
+                        cut,
+                    });
+                    return Ok(top);
+                }
+                let (offset, reason) = s.anomaly.unwrap_or((s.end, "segment holds no record"));
+                (
+                    offset,
+                    reason.to_string(),
+                    Some(SEGMENT_HEADER_LEN as usize),
+                )
+            }
+        };
+        // Nothing valid of its own. Only the newest file can be a torn creation (each
+        // segment is sealed before the next is created), and a torn creation holds at most
+        // stray records of its own first batch, none of which proves anything durable.
+        let damage = match (pos, records_from) {
+            (0, Some(from)) => record::find_record(&buf, from, j.payload_max, false, |i, h| {
+                i < first || h >= first
+            })
+            .map(|at| {
+                (
+                    offset,
+                    format!(
+                        "{reason}; the valid record at {at} belongs to another segment or \
+                         proves entries durable: not a torn segment creation"
+                    ),
+                )
+            }),
+            (0, None) => Some((offset, reason)),
+            _ => Some((
+                offset,
+                format!(
+                    "{reason} in a segment that a later file follows: only the newest \
+                     segment's creation can be torn"
+                ),
+            )),
+        };
+        match damage {
+            None => {
+                tracing::warn!(path = %path.display(), "recovery removes a torn segment creation");
+                top.creation = Some(first);
+            }
+            Some((offset, reason)) if !j.tolerant => {
+                return Err(Error::corruption(&path, offset, reason));
+            }
+            Some((offset, reason)) => {
+                tracing::warn!(path = %path.display(), offset, %reason, "recovery drops a corrupt segment");
+            }
+        }
+        top.torn_cuts += 1;
+        top.drop.push(first);
+    }
+    Ok(top)
+}
+
+/// Whether the tail must be cut where its valid records end: `Ok(true)` for a torn tail (or
+/// tolerated corruption), an error for corruption. `sealed`: a later file exists, so the
+/// tail was sealed and cannot be torn.
+fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) -> Result<bool> {
+    // Zeros from the end of the records to the end of the file are the space rotation
+    // preallocated: the clean end of the data, not a tear.
+    let Some((offset, reason)) = s
+        .anomaly
+        .filter(|(offset, _)| !all_zero(&buf[*offset as usize..]))
+    else {
+        return Ok(false);
+    };
+    let e = s.next_index;
+    let proven = sealed
+        || record::find_record(buf, offset as usize + 1, j.payload_max, false, |i, h| {
+            i >= e && h >= e
+        })
+        .is_some();
+    if proven && !j.tolerant {
+        return Err(Error::corruption(path, offset, reason));
+    }
+    tracing::warn!(path = %path.display(), offset, reason, proven,
+        "recovery cuts a {} tail", if proven { "corrupt" } else { "torn" });
+    Ok(true)
+}
+
+/// Makes sure that removing the purge leftovers `old` (judged by their successors' names)
+/// loses nothing above the boundary: each is read whole, one at a time, and a valid header
+/// for another index, or any valid record above the boundary, anywhere in it, is corruption.
+/// So a live segment renamed below the boundary, a real one made to look like a leftover by
+/// a name placed after it, or a live record copied into a leftover, is refused, not deleted.
+/// Leftovers exist only after a crash inside a purge: the reads are rare.
+fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()> {
+    for &first in old {
+        let seg = segs.segments.get_mut(&first).expect("listed");
+        let buf = read_whole(&*j.fs, seg, j.len_max)?;
+        let path = &seg.path;
+        if let Header::Names(named) = check_header(&buf, seg)? {
+            return Err(Error::corruption(
+                path,
+                0,
+                format!(
+                    "segment header names first index {named}, in a file whose successor's \
+                     name places it below the purge boundary"
+                ),
+            ));
+        }
+        if let Some(at) =
+            record::find_record(&buf, 0, j.payload_max, false, |index, _| index > j.boundary)
+        {
+            return Err(Error::corruption(
+                path,
+                at as u64,
+                format!(
+                    "a valid record above the purge boundary {}, in a file whose successor's \
+                     name places it below",
+                    j.boundary
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Phase 2: removes the files above the log, newest first, each removal durable (a crash
+/// leaves a prefix of the log), then cuts the segment the log ends in.
+fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result<()> {
+    let fs = segs.fs.clone();
+    for first in drop {
+        let seg = segs.segments.remove(first).expect("listed");
+        fs.remove(&seg.path)
+            .map_err(|e| Error::io("remove", &seg.path, e))?;
+        segs_dir_sync(&*fs, &segs.dir)?;
+    }
+    if let Some((first, end)) = cut {
+        let seg = segs.segments.get_mut(&first).expect("kept");
+        let file = seg.file(&*fs)?;
+        file.set_len(end)
+            .map_err(|e| Error::io("set_len", &seg.path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("sync_data", &seg.path, e))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
@@ -276,31 +554,4 @@ pub(crate) fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
 pub(crate) fn all_zero(buf: &[u8]) -> bool {
     buf.chunks(4096)
         .all(|c| c.iter().fold(0u8, |acc, b| acc | b) == 0)
-}
-
-/// Tolerant recovery: keeps segment `first` up to `end` and removes every later segment.
-pub(crate) fn cut_after(
-    segs: &mut SegmentLog,
-    first: u64,
-    end: u64,
-    next_index: u64,
-) -> Result<()> {
-    let later: Vec<u64> = segs.segments.range(first + 1..).map(|(k, _)| *k).collect();
-    for k in later {
-        let seg = segs.segments.remove(&k).expect("listed");
-        segs.fs
-            .remove(&seg.path)
-            .map_err(|e| Error::io("remove", &seg.path, e))?;
-    }
-    let fs = segs.fs.clone();
-    let seg = segs.segments.get_mut(&first).expect("segment");
-    let file = seg.file(&*fs)?;
-    file.set_len(end)
-        .map_err(|e| Error::io("set_len", &seg.path, e))?;
-    file.sync_data()
-        .map_err(|e| Error::io("sync_data", &seg.path, e))?;
-    seg.len_bytes = end;
-    seg.offsets = None;
-    segs.next_index = next_index;
-    Ok(())
 }

@@ -6,8 +6,9 @@
 //!   in the last segment, so damage anywhere else is corruption.
 //! - A segment's entries are durable only after its file *and* the directory are synced
 //!   (the directory sync makes its creation durable); [`SyncJob`] covers both.
-//! - Segments are removed only by [`SegmentLog::truncate`] (durably, before it returns) and
-//!   by purge (after the new boundary is durable), never otherwise.
+//! - Segments are removed only by [`SegmentLog::truncate`] (durably, before it returns), by
+//!   purge (after the new boundary is durable) and by recovery (an interrupted operation of
+//!   these, once the whole directory is classified: `recovery.rs`), never otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -160,7 +161,12 @@ impl SegmentLog {
     }
 
     fn last_index_of(&self, first_index: u64) -> u64 {
-        match self.segments.range(first_index + 1..).next() {
+        use std::ops::Bound::{Excluded, Unbounded};
+        match self
+            .segments
+            .range((Excluded(first_index), Unbounded))
+            .next()
+        {
             Some((next_first, _)) => next_first - 1,
             None => self.next_index - 1,
         }
@@ -406,7 +412,7 @@ impl SegmentLog {
         let fs = self.fs.clone();
         let seg = self.segments.get_mut(&first).expect("segment");
         let buf = read_whole(&*fs, seg, len_max)?;
-        if let Err(reason) = check_header(&buf, seg)? {
+        if let Err(reason) = check_header(&buf, seg)?.problem() {
             return Err(Error::corruption(&seg.path, 0, reason));
         }
         let scan = crate::recovery::scan_records(&buf, first, 0, payload_max, skip_crc);
@@ -498,18 +504,38 @@ pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result
     Ok(buf.freeze(n))
 }
 
-/// What a segment header check means for recovery.
-pub(crate) fn check_header(
-    buf: &[u8],
-    seg: &Segment,
-) -> Result<std::result::Result<(), &'static str>> {
+/// What a segment's header says about the file, for recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// Valid, for the first index the file name says.
+    Valid,
+    /// Valid, for another first index: a segment of this format under a name the engine
+    /// never gave it (renamed, copied, swapped). Never a torn creation.
+    Names(u64),
+    /// Short, zeroed or damaged: a torn creation if the file is the last, else corruption.
+    Bad(&'static str),
+}
+
+impl Header {
+    pub fn problem(self) -> std::result::Result<(), &'static str> {
+        match self {
+            Header::Valid => Ok(()),
+            Header::Names(_) => Err("segment header names another first index"),
+            Header::Bad(reason) => Err(reason),
+        }
+    }
+}
+
+/// Checks a segment's header against its file name. A header of another format version is
+/// an error: this build cannot judge the file.
+pub(crate) fn check_header(buf: &[u8], seg: &Segment) -> Result<Header> {
     match record::decode_segment_header(buf) {
-        HeaderCheck::Valid { first_index } if first_index == seg.first_index => Ok(Ok(())),
-        HeaderCheck::Valid { .. } => Ok(Err("segment header names another first index")),
+        HeaderCheck::Valid { first_index } if first_index == seg.first_index => Ok(Header::Valid),
+        HeaderCheck::Valid { first_index } => Ok(Header::Names(first_index)),
         HeaderCheck::WrongVersion(version) => Err(Error::UnsupportedVersion {
             path: seg.path.clone(),
             version,
         }),
-        HeaderCheck::Bad(reason) => Ok(Err(reason)),
+        HeaderCheck::Bad(reason) => Ok(Header::Bad(reason)),
     }
 }

@@ -149,11 +149,11 @@ impl Log {
             std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
             _ => Error::io("lock", &dir, e),
         })?;
-        let meta = match MetaFile::open(&*fs, &dir)? {
-            MetaOpen::Found(mut m) => {
-                m.repair()?;
-                m
-            }
+        // Nothing is written before recovery has classified the whole directory (it repairs
+        // the metadata slots then, before acting on the boundary): a strict open that fails
+        // leaves it as it found it. A fresh store has nothing to classify.
+        let mut meta = match MetaFile::open(&*fs, &dir)? {
+            MetaOpen::Found(m) => m,
             MetaOpen::Fresh => {
                 let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
                 if let Some(seg) = names
@@ -171,9 +171,8 @@ impl Log {
         };
         let hard_state = meta.body.hard_state;
         let last_purged = meta.body.last_purged;
-        let boundary = last_purged.map_or(0, |l| l.index);
         let mem_first = cfg.strategy == Strategy::MemFirst;
-        let rec = recover(fs.clone(), &dir, &cfg, boundary, mem_first)?;
+        let rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
         let mut mem = Window::default();
         let mut last_entry = rec.last;
         if let Some(entries) = rec.entries {

@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use logbook::{DirLock, Fs, FsFile, StdFs};
 
+pub mod alloc;
+pub mod format;
+pub mod mem_fs;
+
 /// Which calls fail, and how.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Inject {
