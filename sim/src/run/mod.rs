@@ -147,31 +147,60 @@ pub fn effective_rates(spec: &RunSpec) -> FaultRates {
     table.try_into().expect("rates deserialize")
 }
 
+/// What every run of a seed starts from: its trace, its fault rates, a disk seeded from
+/// its fault stream (with no bit rot of its own: the `Log` harness rots files itself after a
+/// crash, once it knows which segment is the newest, and the store runs do not rot), its
+/// schedule (the seed's own or an explicit one) and the engine's configuration.
+pub(crate) struct Setup {
+    pub trace: Trace,
+    pub rates: FaultRates,
+    pub disk: SimDisk,
+    pub schedule: Vec<Op>,
+    pub cfg: logbook::Config,
+}
+
+impl Setup {
+    pub(crate) fn of(spec: &RunSpec) -> Setup {
+        let trace = Trace::new(spec.record_trace);
+        let rates = effective_rates(spec);
+        let disk_rates = FaultRates {
+            bit_rot: 0.0,
+            ..rates.clone()
+        };
+        let disk = SimDisk::new(
+            seeds::stream_seed(spec.seed, Stream::Faults),
+            disk_rates,
+            trace.clone(),
+        );
+        let schedule = match &spec.schedule {
+            Some(s) => s.clone(),
+            None => ops::generate(&spec.scenario, &mut seeds::rng(spec.seed, Stream::Workload)),
+        };
+        let mut cfg = spec.scenario.engine_config();
+        cfg.canaries = spec.canaries;
+        Setup {
+            trace,
+            rates,
+            disk,
+            schedule,
+            cfg,
+        }
+    }
+}
+
 /// Runs one seed. Panics inside the engine are the caller's to catch. A `front = "store"`
 /// scenario runs the threaded `Store` under a shuttle schedule (`store_run`).
 pub fn run(spec: &RunSpec) -> RunResult {
     if spec.scenario.spec.front == crate::scenario::Front::Store {
         return crate::store_run::run(spec);
     }
-    let trace = Trace::new(spec.record_trace);
-    let rates = effective_rates(spec);
-    // Bit rot is injected by the harness after each crash (see `Harness::crash`), not by the
-    // disk, because only after the crash is it known which segment is the newest.
-    let disk_rates = FaultRates {
-        bit_rot: 0.0,
-        ..rates.clone()
-    };
-    let disk = SimDisk::new(
-        seeds::stream_seed(spec.seed, Stream::Faults),
-        disk_rates,
-        trace.clone(),
-    );
-    let schedule = match &spec.schedule {
-        Some(s) => s.clone(),
-        None => ops::generate(&spec.scenario, &mut seeds::rng(spec.seed, Stream::Workload)),
-    };
-    let mut cfg = spec.scenario.engine_config();
-    cfg.canaries = spec.canaries;
+    let Setup {
+        trace,
+        rates,
+        disk,
+        schedule,
+        cfg,
+    } = Setup::of(spec);
     let mut h = Harness {
         disk: disk.clone(),
         clock: SimClock::new(0),

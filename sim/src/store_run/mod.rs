@@ -34,10 +34,10 @@ use shuttle::{FailurePersistence, MaxSteps, Runner};
 use self::book::Book;
 use self::worker::{worker, World};
 use crate::clock::SimClock;
-use crate::disk::{FaultRates, SimDisk};
+use crate::disk::SimDisk;
 use crate::model::{check_recovered, Recovered, Violation};
-use crate::ops::{self, Op};
-use crate::run::{effective_rates, Failure, RunResult, RunSpec};
+use crate::ops::Op;
+use crate::run::{Failure, RunResult, RunSpec, Setup};
 use crate::scenario::SchedulerSpec;
 use crate::seeds::{self, Stream};
 use crate::trace::Trace;
@@ -105,24 +105,15 @@ impl Drop for SimGuard {
 
 /// The body of the simulated execution.
 fn execute(spec: &RunSpec, timers: Arc<Timers>) -> RunResult {
-    let trace = Trace::new(spec.record_trace);
-    let rates = effective_rates(spec);
-    // No bit rot: the store runs hunt the fronts' bugs; rot is the `Log` scenarios' job.
-    let disk_rates = FaultRates {
-        bit_rot: 0.0,
-        ..rates.clone()
-    };
-    let disk = SimDisk::new(
-        seeds::stream_seed(spec.seed, Stream::Faults),
-        disk_rates,
-        trace.clone(),
-    );
-    let schedule = match &spec.schedule {
-        Some(s) => s.clone(),
-        None => ops::generate(&spec.scenario, &mut seeds::rng(spec.seed, Stream::Workload)),
-    };
-    let mut cfg = spec.scenario.engine_config();
-    cfg.canaries = spec.canaries;
+    // No bit rot (see `Setup`): the store runs hunt the fronts' bugs; rot is the `Log`
+    // scenarios' job.
+    let Setup {
+        trace,
+        rates,
+        disk,
+        schedule,
+        cfg,
+    } = Setup::of(spec);
     let mut h = Harness {
         disk: disk.clone(),
         clock: SimClock::new(0),
