@@ -148,9 +148,9 @@ fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
 /// The failure line of an out-of-contract scenario that no seed caught.
 pub fn missing_violation_line(name: &str, seeds: u64) -> String {
     format!(
-        "FAIL [{}] scenario {name} seed 0: {seeds} seeds of an out-of-contract scenario found \
-         no violation",
-        FailureClass::ExpectedViolationMissing.name()
+        "FAIL [{}] scenario {name} seed 0: {}",
+        FailureClass::ExpectedViolationMissing.name(),
+        crate::swarm::missing_violation_detail(seeds)
     )
 }
 

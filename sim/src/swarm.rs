@@ -94,6 +94,12 @@ impl SwarmOptions {
     }
 }
 
+/// What an out-of-contract scenario whose `seeds` caught no violation reports (the swarm's
+/// verdict and a merge of shards say the same).
+pub fn missing_violation_detail(seeds: u64) -> String {
+    format!("{seeds} seeds of an out-of-contract scenario found no violation")
+}
+
 #[derive(Debug, Clone)]
 pub struct ScenarioSummary {
     pub scenario: Scenario,
@@ -115,10 +121,7 @@ impl ScenarioSummary {
             v.push(SeedFailure {
                 seed: 0,
                 class: FailureClass::ExpectedViolationMissing,
-                detail: format!(
-                    "{} seeds of an out-of-contract scenario found no violation",
-                    self.seeds_run
-                ),
+                detail: missing_violation_detail(self.seeds_run),
                 failure: None,
             });
         }
