@@ -139,21 +139,40 @@ impl Checker {
     ) -> Checked<M::Input, M::Output> {
         let ops = history.ops();
         let events = history.events();
-        let mut budget = Budget {
-            used: 0,
+        let mut budget = self.budget(0);
+        let outcome = search(model, ops, &events, &mut budget);
+        self.conclude(model, ops, &events, outcome, budget)
+    }
+
+    /// A budget of this checker's limit, of which `used` steps are spent.
+    pub(crate) fn budget(&self, used: u64) -> Budget {
+        Budget {
+            used,
             limit: self.max_steps,
-        };
-        let result = match search(model, ops, &events, &mut budget) {
+        }
+    }
+
+    /// The verdict on a search's `outcome`: a failing history's window, narrowed with
+    /// what is left of `budget` if this checker narrows windows.
+    pub(crate) fn conclude<M: Model>(
+        &self,
+        model: &M,
+        ops: &[Operation<M::Input, M::Output>],
+        events: &[Event],
+        outcome: SearchOutcome,
+        mut budget: Budget,
+    ) -> Checked<M::Input, M::Output> {
+        let result = match outcome {
             SearchOutcome::Linearizable(order) => CheckResult::Linearizable { order },
             SearchOutcome::OutOfSteps => CheckResult::Unknown { steps: budget.used },
             SearchOutcome::NotLinearizable { barrier } => {
                 let (end, minimal) = if self.minimize {
-                    shortest_failing_prefix(model, ops, &events, barrier, &mut budget)
+                    shortest_failing_prefix(model, ops, events, barrier, &mut budget)
                 } else {
-                    (last_return(&events, barrier), false)
+                    (last_return(events, barrier), false)
                 };
                 CheckResult::NotLinearizable {
-                    window: window(ops, &events, end, minimal),
+                    window: window(ops, events, end, minimal),
                 }
             }
         };

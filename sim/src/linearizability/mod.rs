@@ -58,6 +58,6 @@ pub use jepsen::{
 };
 pub use kv::{Kv, KvInput, KvOp, KvOutput};
 pub use model::Model;
-pub use partition::PartitionedCheck;
+pub use partition::{PartitionedCheck, TURN_STEPS};
 pub use raft_log::{LogEntry, LogError, LogInput, LogOutput, LogState, RaftLog};
 pub use register::{CasRegister, RegisterInput, RegisterOutput};

@@ -4,14 +4,24 @@
 //! key), a history is linearizable iff each object's sub-history is: operations on different
 //! keys never constrain each other. Checking the parts separately turns one search over
 //! every interleaving into many small ones. The caller names each operation's part with a
-//! key function; the parts are checked in key order, and the check stops at the first part
-//! that is not linearizable (or whose budget ran out): the parts after it are not searched.
+//! key function.
+//!
+//! The parts are searched in turns of [`TURN_STEPS`] steps each, in key order, and the check
+//! stops as soon as one part is found not linearizable. Porcupine searches the parts in
+//! parallel and stops at the first that fails, for the same reason: in a failing history
+//! one part may fail in a few thousand steps while another is hard (hundreds of thousands
+//! of steps, or more than any budget) whatever its verdict. Taking turns gets that answer
+//! without threads, so the verdict and the steps counted depend on the history alone.
 
 use std::collections::BTreeMap;
 
 use super::checker::{CheckResult, Checker, Window};
-use super::history::{History, OpId, Operation};
+use super::history::{Event, History, OpId, Operation};
 use super::model::Model;
+use super::search::{Search, SearchOutcome};
+
+/// Search steps a part takes in one turn before the next part's turn.
+pub const TURN_STEPS: u64 = 10_000;
 
 /// The verdict of a partitioned check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,21 +30,43 @@ pub struct PartitionedCheck<K, I, O> {
     /// and ops) are those of the whole history; a failing window's `events` and `end`
     /// count within its part. A `Linearizable` witness lists the parts one after another
     /// (parts are independent, so any interleaving of their orders is a witness).
+    /// `Unknown` if no part failed but one ran out of budget.
     pub result: CheckResult<I, O>,
-    /// The part that failed (or ran out of budget), if any.
+    /// The part that failed (or, if none did, ran out of budget), if any.
     pub failed_part: Option<K>,
-    /// How many parts were searched (up to and including a failing one).
+    /// How many parts were searched, completely or in part (a part whose turn never came
+    /// because another failed first is not counted).
     pub parts_checked: usize,
     /// How many parts the history has.
     pub parts: usize,
-    /// Search steps spent over every part searched.
+    /// Search steps spent over every part searched, including a failing window's
+    /// narrowing.
     pub steps: u64,
+}
+
+/// One part: its operations' ids in the whole history, and its own history.
+struct Part<K, I, O> {
+    key: K,
+    ids: Vec<OpId>,
+    history: History<I, O>,
+    events: Vec<Event>,
+}
+
+/// Where one part's search stands.
+enum Progress {
+    /// Not finished; this many steps spent.
+    Searching(u64),
+    /// Linearizable, with this witness (in part op ids), after this many steps.
+    Done(Vec<OpId>, u64),
+    /// Its budget ran out after this many steps.
+    OutOfSteps(u64),
 }
 
 impl Checker {
     /// Checks `history` against `model` one part at a time: `part` names each operation's
     /// part from its input, and every part is checked on its own against `model` (which
-    /// must then model one object). Stops at the first part that fails. The step budget
+    /// must then model one object). The parts take turns (see the module doc) and the
+    /// check stops at the first part found not linearizable. The step budget
     /// ([`Checker::max_steps`]) applies to each part.
     pub fn check_partitioned<M, K>(
         &self,
@@ -46,42 +78,122 @@ impl Checker {
         M: Model,
         K: Ord + Clone,
     {
-        let mut parts: BTreeMap<K, Vec<OpId>> = BTreeMap::new();
+        let mut by_key: BTreeMap<K, Vec<OpId>> = BTreeMap::new();
         for (id, op) in history.ops().iter().enumerate() {
-            parts.entry(part(&op.input)).or_default().push(id);
+            by_key.entry(part(&op.input)).or_default().push(id);
         }
-        let total = parts.len();
+        let parts: Vec<Part<K, M::Input, M::Output>> = by_key
+            .into_iter()
+            .map(|(key, ids)| {
+                let history = sub_history(history.ops(), &ids);
+                let events = history.events();
+                Part {
+                    key,
+                    ids,
+                    history,
+                    events,
+                }
+            })
+            .collect();
         let mut out = PartitionedCheck {
             result: CheckResult::Linearizable { order: Vec::new() },
             failed_part: None,
             parts_checked: 0,
-            parts: total,
+            parts: parts.len(),
             steps: 0,
         };
-        let mut order = Vec::with_capacity(history.len());
-        for (key, ids) in parts {
-            let sub = sub_history(history.ops(), &ids);
-            let checked = self.check(model, &sub);
+        let mut searches: Vec<Search<'_, M>> = parts
+            .iter()
+            .map(|p| Search::start(model, p.history.ops(), &p.events))
+            .collect();
+        let mut progress: Vec<Progress> = parts.iter().map(|_| Progress::Searching(0)).collect();
+        let failed = self.take_turns(&mut searches, &mut progress);
+        out.parts_checked = progress.iter().filter(|p| p.steps() > 0).count();
+        if let Some((i, outcome, used)) = failed {
+            // Part `i` is not linearizable: narrow its window with its remaining budget.
+            let p = &parts[i];
+            let checked = self.conclude(
+                model,
+                p.history.ops(),
+                &p.events,
+                outcome,
+                self.budget(used),
+            );
             out.parts_checked += 1;
             out.steps += checked.steps;
-            match checked.result {
-                CheckResult::Linearizable { order: o } => order.extend(o.iter().map(|&i| ids[i])),
-                CheckResult::NotLinearizable { window } => {
-                    out.result = CheckResult::NotLinearizable {
-                        window: remap(window, &ids),
-                    };
-                    out.failed_part = Some(key);
-                    return out;
-                }
-                CheckResult::Unknown { steps } => {
+            out.steps += progress.iter().map(Progress::steps).sum::<u64>();
+            if let CheckResult::NotLinearizable { window } = checked.result {
+                out.result = CheckResult::NotLinearizable {
+                    window: remap(window, &p.ids),
+                };
+            }
+            out.failed_part = Some(p.key.clone());
+            return out;
+        }
+        out.steps = progress.iter().map(Progress::steps).sum();
+        let mut order = Vec::with_capacity(history.len());
+        for (p, progress) in parts.iter().zip(progress) {
+            match progress {
+                Progress::Done(o, _) => order.extend(o.iter().map(|&i| p.ids[i])),
+                Progress::OutOfSteps(steps) => {
                     out.result = CheckResult::Unknown { steps };
-                    out.failed_part = Some(key);
+                    out.failed_part = Some(p.key.clone());
                     return out;
                 }
+                Progress::Searching(_) => unreachable!("turns end when every part is done"),
             }
         }
         out.result = CheckResult::Linearizable { order };
         out
+    }
+
+    /// Gives each unfinished search a turn, round after round, until one finds its part
+    /// not linearizable (returned with its outcome and the steps it spent; its progress is
+    /// left at zero) or every part is done or out of budget (`None`).
+    fn take_turns<M: Model>(
+        &self,
+        searches: &mut [Search<'_, M>],
+        progress: &mut [Progress],
+    ) -> Option<(usize, SearchOutcome, u64)> {
+        loop {
+            let mut searching = false;
+            for (i, search) in searches.iter_mut().enumerate() {
+                let Progress::Searching(used) = progress[i] else {
+                    continue;
+                };
+                let limit = self.budget(used).limit.unwrap_or(u64::MAX);
+                let turn_end = used.saturating_add(TURN_STEPS).min(limit);
+                let mut budget = self.budget(used);
+                budget.limit = Some(turn_end);
+                let outcome = search.run(&mut budget);
+                progress[i] = match outcome {
+                    SearchOutcome::Linearizable(order) => Progress::Done(order, budget.used),
+                    SearchOutcome::OutOfSteps if budget.used >= limit => {
+                        Progress::OutOfSteps(budget.used)
+                    }
+                    SearchOutcome::OutOfSteps => {
+                        searching = true;
+                        Progress::Searching(budget.used)
+                    }
+                    not_linearizable @ SearchOutcome::NotLinearizable { .. } => {
+                        progress[i] = Progress::Searching(0);
+                        return Some((i, not_linearizable, budget.used));
+                    }
+                };
+            }
+            if !searching {
+                return None;
+            }
+        }
+    }
+}
+
+impl Progress {
+    /// The steps spent so far.
+    fn steps(&self) -> u64 {
+        match self {
+            Progress::Searching(s) | Progress::OutOfSteps(s) | Progress::Done(_, s) => *s,
+        }
     }
 }
 

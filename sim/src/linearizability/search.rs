@@ -81,8 +81,9 @@ enum Phase {
     Pending { limit: u32 },
 }
 
-/// The search's mutable state.
-struct Search<'a, M: Model> {
+/// A search in progress: it can be run with a budget, and run again to resume where the
+/// budget stopped it.
+pub(crate) struct Search<'a, M: Model> {
     model: &'a M,
     ops: &'a [Operation<M::Input, M::Output>],
     events: &'a [Event],
@@ -98,6 +99,11 @@ struct Search<'a, M: Model> {
     lin: Linearized,
     cache: Cache<M::State>,
     stack: Vec<Frame<M::State>>,
+    /// The furthest return the walk stood before (see [`SearchOutcome::NotLinearizable`]).
+    barrier: Option<usize>,
+    /// Where the walk resumes.
+    phase: Phase,
+    entry: u32,
 }
 
 /// What trying to linearize an operation did.
@@ -205,118 +211,143 @@ pub(crate) fn search<M: Model>(
     events: &[Event],
     budget: &mut Budget,
 ) -> SearchOutcome {
-    let n = events.len();
-    let mut call_node = vec![NONE; ops.len()];
-    let mut ret_node = vec![NONE; ops.len()];
-    let mut returns_left = 0usize;
-    for (k, ev) in events.iter().enumerate() {
-        // `History` bounds operations to MAX_OPS, so event nodes fit in u32.
-        let node = u32::try_from(k + 1).unwrap_or(NONE);
-        if ev.is_return {
-            debug_assert!(call_node[ev.op as usize] != NONE, "return before its call");
-            ret_node[ev.op as usize] = node;
-            returns_left += 1;
-        } else {
-            call_node[ev.op as usize] = node;
-        }
-    }
-    let returned = |ev: &Event| ret_node[ev.op as usize] != NONE;
-    let nodes = |keep: &dyn Fn(&Event) -> bool| -> Vec<u32> {
-        (1..=n as u32)
-            .filter(|&node| keep(&events[node as usize - 1]))
-            .collect()
-    };
-    let main = EventList::new(n, nodes(&|ev| returned(ev)));
-    let pend = EventList::new(n, nodes(&|ev| !returned(ev)));
-    let mut pending_index = vec![NONE; ops.len()];
-    let mut pending_count = 0u32;
-    for ev in events.iter().filter(|ev| !returned(ev)) {
-        pending_index[ev.op as usize] = pending_count;
-        pending_count += 1;
-    }
+    Search::start(model, ops, events).run(budget)
+}
 
-    let mut s = Search {
-        model,
-        ops,
-        events,
-        main,
-        pend,
-        call_node,
-        ret_node,
-        pending_index,
-        returns_left,
-        state: model.init(),
-        lin: Linearized {
-            done: Bitset::new(ops.len()),
-            used: Bitset::new(pending_count as usize),
-        },
-        cache: Cache::new(),
-        stack: Vec::new(),
-    };
-    // The root, so that pending operations that change nothing are never linearized.
-    s.cache.remember(&s.lin, &s.state);
-    let mut barrier: Option<usize> = None;
-    let (mut phase, mut entry) = (Phase::Returned, s.main.first());
-
-    loop {
-        if s.returns_left == 0 {
-            return SearchOutcome::Linearizable(s.stack.iter().map(|f| f.op as OpId).collect());
-        }
-        if !budget.spend() {
-            return SearchOutcome::OutOfSteps;
-        }
-        let fails = match phase {
-            Phase::Returned => {
-                // With returns left, the walk meets one before the end of the list.
-                debug_assert!(entry != HEAD, "walked past every return");
-                let ev = s.node_event(entry);
-                if ev.is_return {
-                    // Every returned candidate was tried; now the pending ones.
-                    let at = entry as usize - 1;
-                    barrier = Some(barrier.map_or(at, |b| b.max(at)));
-                    (phase, entry) = (Phase::Pending { limit: entry }, s.pend.first());
-                    false
-                } else {
-                    match s.try_push(ev.op, entry) {
-                        Tried::Pushed => {
-                            entry = s.main.first();
-                            false
-                        }
-                        Tried::Skipped { fails } => {
-                            entry = s.main.next(entry);
-                            fails
-                        }
-                    }
-                }
+impl<'a, M: Model> Search<'a, M> {
+    /// A search of `events` (as [`search`] takes them) that has taken no step yet.
+    pub(crate) fn start(
+        model: &'a M,
+        ops: &'a [Operation<M::Input, M::Output>],
+        events: &'a [Event],
+    ) -> Self {
+        let n = events.len();
+        let mut call_node = vec![NONE; ops.len()];
+        let mut ret_node = vec![NONE; ops.len()];
+        let mut returns_left = 0usize;
+        for (k, ev) in events.iter().enumerate() {
+            // `History` bounds operations to MAX_OPS, so event nodes fit in u32.
+            let node = u32::try_from(k + 1).unwrap_or(NONE);
+            if ev.is_return {
+                debug_assert!(call_node[ev.op as usize] != NONE, "return before its call");
+                ret_node[ev.op as usize] = node;
+                returns_left += 1;
+            } else {
+                call_node[ev.op as usize] = node;
             }
-            Phase::Pending { limit } => {
-                if entry == HEAD || entry > limit {
-                    true // no candidate left
-                } else {
-                    match s.try_push(s.node_event(entry).op, limit) {
-                        Tried::Pushed => {
-                            (phase, entry) = (Phase::Returned, s.main.first());
-                            false
-                        }
-                        Tried::Skipped { fails } => {
-                            debug_assert!(!fails, "pending operations are never forced");
-                            entry = s.pend.next(entry);
-                            false
-                        }
-                    }
-                }
-            }
+        }
+        let returned = |ev: &Event| ret_node[ev.op as usize] != NONE;
+        let nodes = |keep: &dyn Fn(&Event) -> bool| -> Vec<u32> {
+            (1..=n as u32)
+                .filter(|&node| keep(&events[node as usize - 1]))
+                .collect()
         };
-        if fails {
-            match s.backtrack() {
-                Some(next) => (phase, entry) = next,
-                None => {
-                    // The fallback, the first return, bounds a prefix of calls only.
-                    let first_return = events.iter().position(|e| e.is_return).unwrap_or(0);
-                    return SearchOutcome::NotLinearizable {
-                        barrier: barrier.unwrap_or(first_return),
-                    };
+        let main = EventList::new(n, nodes(&|ev| returned(ev)));
+        let pend = EventList::new(n, nodes(&|ev| !returned(ev)));
+        let mut pending_index = vec![NONE; ops.len()];
+        let mut pending_count = 0u32;
+        for ev in events.iter().filter(|ev| !returned(ev)) {
+            pending_index[ev.op as usize] = pending_count;
+            pending_count += 1;
+        }
+
+        let first = main.first();
+        let mut s = Search {
+            model,
+            ops,
+            events,
+            main,
+            pend,
+            call_node,
+            ret_node,
+            pending_index,
+            returns_left,
+            state: model.init(),
+            lin: Linearized {
+                done: Bitset::new(ops.len()),
+                used: Bitset::new(pending_count as usize),
+            },
+            cache: Cache::new(),
+            stack: Vec::new(),
+            barrier: None,
+            phase: Phase::Returned,
+            entry: first,
+        };
+        // The root, so that pending operations that change nothing are never linearized.
+        s.cache.remember(&s.lin, &s.state);
+        s
+    }
+
+    /// Walks on until a verdict or until `budget` runs out; after `OutOfSteps`, running
+    /// again with more budget resumes where it stopped.
+    pub(crate) fn run(&mut self, budget: &mut Budget) -> SearchOutcome {
+        loop {
+            if self.returns_left == 0 {
+                let order = self.stack.iter().map(|f| f.op as OpId).collect();
+                return SearchOutcome::Linearizable(order);
+            }
+            if !budget.spend() {
+                return SearchOutcome::OutOfSteps;
+            }
+            let fails = match self.phase {
+                Phase::Returned => self.step_returned(),
+                Phase::Pending { limit } => self.step_pending(limit),
+            };
+            if fails {
+                match self.backtrack() {
+                    Some(next) => (self.phase, self.entry) = next,
+                    None => {
+                        // The fallback, the first return, bounds a prefix of calls only.
+                        let first_return = self.events.iter().position(|e| e.is_return);
+                        return SearchOutcome::NotLinearizable {
+                            barrier: self.barrier.unwrap_or(first_return.unwrap_or(0)),
+                        };
+                    }
                 }
+            }
+        }
+    }
+
+    /// One step of the walk of the main list; true if the configuration fails.
+    fn step_returned(&mut self) -> bool {
+        // With returns left, the walk meets one before the end of the list.
+        debug_assert!(self.entry != HEAD, "walked past every return");
+        let ev = self.node_event(self.entry);
+        if ev.is_return {
+            // Every returned candidate was tried; now the pending ones.
+            let at = self.entry as usize - 1;
+            self.barrier = Some(self.barrier.map_or(at, |b| b.max(at)));
+            self.phase = Phase::Pending { limit: self.entry };
+            self.entry = self.pend.first();
+            return false;
+        }
+        match self.try_push(ev.op, self.entry) {
+            Tried::Pushed => {
+                self.entry = self.main.first();
+                false
+            }
+            Tried::Skipped { fails } => {
+                self.entry = self.main.next(self.entry);
+                fails
+            }
+        }
+    }
+
+    /// One step of the walk of the pending list, up to the main list's first return
+    /// `limit`; true if the configuration fails.
+    fn step_pending(&mut self, limit: u32) -> bool {
+        if self.entry == HEAD || self.entry > limit {
+            return true; // no candidate left
+        }
+        match self.try_push(self.node_event(self.entry).op, limit) {
+            Tried::Pushed => {
+                (self.phase, self.entry) = (Phase::Returned, self.main.first());
+                false
+            }
+            Tried::Skipped { fails } => {
+                debug_assert!(!fails, "pending operations are never forced");
+                self.entry = self.pend.next(self.entry);
+                false
             }
         }
     }

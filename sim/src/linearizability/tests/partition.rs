@@ -1,10 +1,12 @@
 //! The partitioned check: per-key verdicts agree with the whole-history check, op ids map
-//! back to the whole history, and the check stops at the first failing part.
+//! back to the whole history, and the check stops at the first part found failing, even
+//! when a part before it is too hard to finish.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{history, op};
+use crate::linearizability::partition::TURN_STEPS;
 use crate::linearizability::{
     CheckResult, Checker, History, Kv, KvInput, KvOp, KvOutput, Operation,
 };
@@ -44,7 +46,7 @@ fn stops_at_the_first_failing_part_and_names_it() {
     let p = Checker::new().check_partitioned(&Kv, &h, KvInput::key);
     assert_eq!(p.parts, 3);
     assert_eq!(p.failed_part, Some(2));
-    assert_eq!(p.parts_checked, 2, "key 3 is never searched");
+    assert_eq!(p.parts_checked, 2, "key 3's turn never comes");
     let window = p.result.window().expect("not linearizable");
     // Ids are the whole history's: the failing read is op 2.
     assert_eq!(window.last, 2);
@@ -78,7 +80,46 @@ fn a_budget_that_runs_out_stops_the_check_as_unknown() {
         .max_steps(1)
         .check_partitioned(&Kv, &h, KvInput::key);
     assert!(p.result.is_unknown());
-    assert_eq!((p.failed_part, p.parts_checked), (Some(1), 1));
+    // Every part had its turn of one step; the first to run out is named.
+    assert_eq!((p.failed_part, p.parts_checked), (Some(1), 3));
+}
+
+/// Key 1: ten concurrent appends, then a read of them in reverse call order. The search
+/// tries call order first, and every order of every subset is a different state, so it
+/// needs millions of steps. Key 2 fails at once.
+fn hard_key_1_then_bad_key_2() -> History<KvInput, KvOutput> {
+    let mut ops: Vec<KvOperation> = (0..10u64)
+        .map(|c| {
+            let input = KvInput {
+                key: 1,
+                op: KvOp::Append(c.to_string()),
+            };
+            op(c, input, 0, Some(100), Some(KvOutput::Ok))
+        })
+        .collect();
+    ops.push(op(10, get(1), 101, Some(102), value("9876543210")));
+    ops.push(op(11, get(2), 0, Some(1), value("never written")));
+    history(ops)
+}
+
+#[test]
+fn a_part_that_fails_is_found_while_a_harder_part_before_it_is_unfinished() {
+    let h = hard_key_1_then_bad_key_2();
+    // Enough for key 2, far too little to finish key 1.
+    let budget = 5 * TURN_STEPS;
+    let whole_key_1 = Checker::new().max_steps(budget).check_partitioned(
+        &Kv,
+        &history(h.ops()[..11].to_vec()),
+        KvInput::key,
+    );
+    assert!(whole_key_1.result.is_unknown(), "key 1 alone is too hard");
+    let p = Checker::new()
+        .max_steps(budget)
+        .check_partitioned(&Kv, &h, KvInput::key);
+    assert_eq!(p.failed_part, Some(2), "{}", p.result);
+    assert!(p.result.is_not_linearizable());
+    assert_eq!(p.parts_checked, 2);
+    assert!(p.steps < 2 * TURN_STEPS, "key 1 had one turn: {}", p.steps);
 }
 
 /// A random operation on one of three keys, with random output and timing.
