@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use logbook_sim::cluster::shrink::{scenario_toml, shrink};
-use logbook_sim::cluster::{run, CheckKind, ClusterScenario, RunSpec};
+use logbook_sim::cluster::{picture, run, CheckKind, ClusterScenario, RunSpec};
 
 fn scenario(name: &str) -> ClusterScenario {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,6 +66,43 @@ fn a_node_that_forgets_its_vote_is_caught() {
 fn reads_off_the_log_are_caught_by_the_history_check() {
     let (seed, kind) = first_failure("cluster-stale-reads", 5).expect("caught");
     assert_eq!(kind, CheckKind::Linearizability, "seed {seed}");
+}
+
+/// The picture of a stale read: the failing key's operations up to the window's end, the
+/// window's operations (and only they) in the failure colour, drawn the same twice.
+#[test]
+fn the_picture_of_a_lost_linearizability_draws_the_failing_keys_window() {
+    let (seed, _) = first_failure("cluster-stale-reads", 5).expect("caught");
+    let mut spec = RunSpec::new(scenario("cluster-stale-reads"), seed);
+    spec.record_trace = true;
+    let r = run(&spec);
+    let lin = r.lin.as_ref().expect("the history was checked");
+    let window = lin.result.window().expect("not linearizable");
+    let key = lin.failed_part.expect("a failing key");
+    let html = picture::page(&spec, &r);
+    assert!(html.contains("FAIL: C6 (Linearizability)"), "{html}");
+    assert!(html.contains(&format!("Key {key}, the first found not linearizable")));
+    let drawn = r
+        .history
+        .iter()
+        .filter(|o| o.input.key == key && o.call <= window.end)
+        .count();
+    assert!(
+        html.contains(&format!("its {drawn} operations called up to")),
+        "{html}"
+    );
+    assert_eq!(html.matches("<rect ").count(), drawn);
+    let (red, green, blue) = logbook_sim::html::FAILURE_RGB;
+    let in_window = html
+        .matches(&format!("fill=\"rgb({red},{green},{blue})\""))
+        .count();
+    assert_eq!(in_window, window.ops.len());
+    assert!(html.contains(&format!("--seed {seed} ")) && html.contains("--html"));
+    assert_eq!(
+        html,
+        picture::page(&spec, &run(&spec)),
+        "a pure function of the seed"
+    );
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct ClusterArgs {
     /// With `--seed`: write the trace here.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// With `--seed`: write the run's picture (one self-contained HTML page) here.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// With `--seed`: shrink the failure and write the shrunk scenario.
     #[arg(long)]
     shrink: bool,
@@ -75,17 +78,24 @@ pub fn run_cli(a: ClusterArgs) -> ExitCode {
             let spec = RunSpec::new(list[0].clone(), seed);
             match a.shrink {
                 true => shrink_one(&spec),
-                false => run_one(spec, a.trace, a.check_determinism),
+                false => run_one(spec, a.trace, a.html, a.check_determinism),
             }
         }
         Some(_) => usage_error("--seed needs exactly one --scenario"),
-        None if a.shrink || a.trace.is_some() => usage_error("--shrink and --trace need --seed"),
+        None if a.shrink || a.trace.is_some() || a.html.is_some() => {
+            usage_error("--shrink, --trace and --html need --seed")
+        }
         None => run_swarm(&a, &list),
     }
 }
 
-fn run_one(mut spec: RunSpec, trace: Option<PathBuf>, determinism: bool) -> ExitCode {
-    spec.record_trace = trace.is_some();
+fn run_one(
+    mut spec: RunSpec,
+    trace: Option<PathBuf>,
+    html: Option<PathBuf>,
+    determinism: bool,
+) -> ExitCode {
+    spec.record_trace = trace.is_some() || html.is_some();
     let outcome = run_seed(&spec, determinism);
     let result = std::panic::catch_unwind(|| super::run(&spec)).ok();
     if let (Some(path), Some(r)) = (&trace, &result) {
@@ -93,6 +103,12 @@ fn run_one(mut spec: RunSpec, trace: Option<PathBuf>, determinism: bool) -> Exit
             return usage_error(format!("cannot write {}: {e}", path.display()));
         }
         println!("trace: {} ({} lines)", path.display(), r.trace.len());
+    }
+    if let (Some(path), Some(r)) = (&html, &result) {
+        if let Err(e) = std::fs::write(path, super::picture::page(&spec, r)) {
+            return usage_error(format!("cannot write {}: {e}", path.display()));
+        }
+        println!("picture: {}", path.display());
     }
     let s = &outcome.stats;
     println!(

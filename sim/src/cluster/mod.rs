@@ -26,6 +26,7 @@ mod clients;
 mod kv;
 mod net;
 mod node;
+pub mod picture;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
@@ -39,7 +40,7 @@ pub use cli::{run_cli, ClusterArgs};
 pub use kv::{Command, StateMachine};
 pub use scenario::{is_cluster_scenario, ClusterScenario};
 
-use crate::linearizability::{Checker, History, KvInput};
+use crate::linearizability::{Checker, History, KvInput, KvOutput, Operation, PartitionedCheck};
 use world::World;
 
 /// How long the cluster settles after the run, faults off, before the final checks.
@@ -159,6 +160,10 @@ pub struct RunResult {
     pub digest: u64,
     /// The trace lines, if recorded.
     pub trace: Vec<String>,
+    /// The client history (ids are positions).
+    pub history: Vec<Operation<KvInput, KvOutput>>,
+    /// The per-key linearizability verdict on it, if the run got that far.
+    pub lin: Option<PartitionedCheck<u64, KvInput, KvOutput>>,
 }
 
 /// Runs one seed of one scenario.
@@ -170,9 +175,10 @@ pub fn run(spec: &RunSpec) -> RunResult {
     if w.checks.violation.is_none() {
         settle(&mut w, duration);
     }
-    if w.checks.violation.is_none() {
-        check_history(&mut w);
-    }
+    let lin = match w.checks.violation {
+        None => check_history(&mut w),
+        Some(_) => None,
+    };
     let mut stats = std::mem::take(&mut w.stats);
     stats.runs = 1;
     stats.sim_ms = duration;
@@ -186,6 +192,8 @@ pub fn run(spec: &RunSpec) -> RunResult {
         violation: w.checks.violation.clone(),
         digest: w.trace.digest(),
         trace: w.trace.take_lines(),
+        history: std::mem::take(&mut w.history),
+        lin,
     }
 }
 
@@ -230,17 +238,19 @@ fn settle(w: &mut World<'_>, from_ms: u64) {
     w.checks.check_committed_held(w.now);
 }
 
-/// C6: the client history, per key.
-fn check_history(w: &mut World<'_>) {
+/// C6: the client history, per key. The history stays in `w`.
+fn check_history(w: &mut World<'_>) -> Option<PartitionedCheck<u64, KvInput, KvOutput>> {
     let ops = std::mem::take(&mut w.history);
     let Ok(history) = History::from_operations(ops) else {
-        return w.violation(CheckKind::Linearizability, "malformed history".into());
+        w.violation(CheckKind::Linearizability, "malformed history".into());
+        return None;
     };
     let p = Checker::new().max_steps(LIN_STEPS_MAX).check_partitioned(
         &crate::linearizability::Kv,
         &history,
         KvInput::key,
     );
+    w.history = history.into_operations();
     w.checks.checks += p.parts_checked as u64;
     if p.result.is_unknown() {
         w.stats.lin_unknown += 1;
@@ -255,4 +265,5 @@ fn check_history(w: &mut World<'_>) {
         );
         w.violation(CheckKind::Linearizability, detail);
     }
+    Some(p)
 }

@@ -10,7 +10,7 @@ use crate::scenario::{Expect, FlushSpec, StrategySpec};
 pub fn replay_command(scenario_path: &str, seed: u64) -> String {
     format!(
         "cargo run --release -p logbook-sim -- cluster --scenario {scenario_path} --seed {seed} \
-         --trace cluster-trace-{seed}.txt"
+         --trace cluster-trace-{seed}.txt --html cluster-seed-{seed}.html"
     )
 }
 

@@ -87,11 +87,12 @@ pub fn lanes_page(title: &str, verdict: &str, failed: bool, ops: &[LaneOp]) -> S
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     );
-    body.push_str(&svg(ops));
+    body.push_str(&lanes_svg(ops));
     page(title, &body)
 }
 
-fn svg(ops: &[LaneOp]) -> String {
+/// The lanes of `ops` as one inline SVG (one lane per client, in client order).
+pub(crate) fn lanes_svg(ops: &[LaneOp]) -> String {
     let lanes: BTreeMap<u64, usize> = ops
         .iter()
         .map(|o| o.client)

@@ -5,15 +5,20 @@
 //! - [`run_page`]: one simulated run, from its trace: a timeline of the seed's operations
 //!   with the faults, crashes, recoveries and checks under each, the failing invariant in a
 //!   banner, and the expected-versus-recovered difference the harness traced at the failure.
+//! - [`cluster_page`]: one cluster run: the failed check, a timeline of crashes, restarts,
+//!   partitions and leaders, and the lanes of the client history (the failing key's, with
+//!   its window, for a linearizability failure).
 //! - [`lanes_page`]: a linearizability verdict, Porcupine-style: one lane per client, each
 //!   operation a bar from its call to its return, the shortest failing window highlighted.
 //!
 //! Contract: the page is a pure function of its inputs (no clock, no environment), so the
 //! same seed draws the same page. Every text that came from a run is escaped.
 
+mod cluster_page;
 mod lanes;
 mod run_page;
 
+pub use cluster_page::{cluster_page, ClusterPage};
 pub use lanes::{lanes_page, LaneOp};
 pub use run_page::{run_page, RunPage};
 

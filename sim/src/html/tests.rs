@@ -122,3 +122,101 @@ fn the_lanes_highlight_exactly_the_failing_window() {
         "one lane per client"
     );
 }
+
+const CLUSTER: &[&str] = &[
+    "disk new seed=1",
+    "0 node 1 up: log ends at 0, hard state <hs>",
+    "5 deliver MsgRequestVote 1->2 term 1",
+    "6 deliver MsgRequestVoteResponse 2->1 term 1",
+    "7 node 1 leads term 1",
+    "9 node 1 ready: 1 messages",
+    "40 net partition [true, false, false]",
+    "70 node 2 crash (power loss): CrashReport { writes_lost: 1 }",
+    "90 node 2 up: log ends at 3, hard state term: 1",
+    "95 net heal",
+    "VIOLATION C6 (Linearizability) at 99 ms: key 1 is not linearizable: prefix | #0 client 0",
+];
+
+fn cluster_lane(client: u64, call: u64, ret: Option<u64>, in_window: bool) -> LaneOp {
+    LaneOp {
+        client,
+        call,
+        ret,
+        label: format!("Get <{client}>"),
+        in_window,
+        closes_window: in_window && ret == Some(30),
+    }
+}
+
+fn cluster(failure: Option<(&str, &str)>) -> String {
+    let lanes = [
+        cluster_lane(0, 10, Some(20), true),
+        cluster_lane(1, 12, Some(30), true),
+        cluster_lane(2, 14, None, false),
+    ];
+    cluster_page(&ClusterPage {
+        scenario: "cluster-stale-reads",
+        seed: 1,
+        replay: "cargo run --release -p logbook-sim -- cluster --seed 1",
+        counts: "10 events",
+        failure,
+        trace: &trace(CLUSTER),
+        lanes: &lanes,
+        lanes_caption: "key 1",
+    })
+}
+
+#[test]
+fn a_cluster_page_shows_the_check_the_events_and_the_window() {
+    let html = cluster(Some((
+        "C6 (Linearizability) at 99 ms",
+        "key 1 is not linearizable: prefix | #0 client 0 | => #1 client 1",
+    )));
+    let banner = "<div class=\"banner fail\" id=\"verdict\">FAIL: C6 (Linearizability) at 99 ms: \
+                  key 1 is not linearizable: prefix</div>";
+    assert!(html.contains(banner), "{html}");
+    // The window, one operation a line, under the banner.
+    assert!(
+        html.contains("<pre>#0 client 0\n=&gt; #1 client 1</pre>"),
+        "{html}"
+    );
+    // Rows: two restarts, one crash, the failure; a leader and two network events plain.
+    assert_eq!(html.matches("<tr class=\"recovery\">").count(), 2);
+    assert_eq!(html.matches("<tr class=\"crash\">").count(), 1);
+    assert_eq!(html.matches("<tr class=\"failure\">").count(), 1);
+    assert!(html.contains("<td class=\"t\">node 1 leads term 1</td><td>2 messages, 0 other"));
+    assert!(html.contains("net heal"));
+    // Messages and readies are counted, not listed.
+    assert!(!html.contains("MsgRequestVote") && !html.contains("ready:"));
+    // Two operations in the failure colour, the closing one outlined, the open one dashed.
+    let (r, g, b) = FAILURE_RGB;
+    assert_eq!(
+        html.matches(&format!("fill=\"rgb({r},{g},{b})\"")).count(),
+        2
+    );
+    assert_eq!(html.matches("stroke-width=\"3\"").count(), 1);
+    assert_eq!(html.matches("stroke-dasharray").count(), 1);
+    // Escaped.
+    assert!(!html.contains("<hs>") && html.contains("&lt;hs&gt;"));
+    assert!(!html.contains("Get <1>") && html.contains("Get &lt;1&gt;"));
+}
+
+#[test]
+fn a_passing_cluster_page_has_no_failure_marks() {
+    let mut lines = CLUSTER.to_vec();
+    lines.pop();
+    let html = cluster_page(&ClusterPage {
+        scenario: "s",
+        seed: 0,
+        replay: "r",
+        counts: "c",
+        failure: None,
+        trace: &trace(&lines),
+        lanes: &[cluster_lane(0, 1, Some(2), false)],
+        lanes_caption: "the last operations",
+    });
+    assert!(html.contains("<div class=\"banner pass\" id=\"verdict\">PASS</div>"));
+    let (r, g, b) = FAILURE_RGB;
+    assert!(!html.contains(&format!("fill=\"rgb({r},{g},{b})\"")));
+    assert!(!html.contains("<tr class=\"failure\">"));
+}

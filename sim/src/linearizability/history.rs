@@ -103,6 +103,11 @@ impl<I, O> History<I, O> {
         Ok(h)
     }
 
+    /// The operations, by id, giving up the history.
+    pub fn into_operations(self) -> Vec<Operation<I, O>> {
+        self.ops
+    }
+
     /// Adds an operation with explicit times and returns its id.
     pub fn push(&mut self, op: Operation<I, O>) -> Result<OpId, HistoryError> {
         let id = self.ops.len();
