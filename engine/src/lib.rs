@@ -26,6 +26,7 @@ mod segments;
 pub mod std_fs;
 pub mod store;
 pub mod system_clock;
+pub mod telemetry;
 pub mod types;
 mod window;
 

@@ -94,10 +94,12 @@ impl SyncJob {
 
     pub fn run(&self, fs: &dyn Fs) -> Result<()> {
         for (path, file) in &self.files {
+            crate::telemetry::fsyncs(1);
             file.sync_data()
                 .map_err(|e| Error::io("sync_data", path, e))?;
         }
         if let Some(dir) = &self.dir {
+            crate::telemetry::fsyncs(1);
             fs.sync_dir(dir)
                 .map_err(|e| Error::io("sync_dir", dir, e))?;
         }

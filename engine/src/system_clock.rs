@@ -29,6 +29,10 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
     }
+
+    fn now_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
 }
 
 /// Converts a wait in milliseconds to a `Duration` for condition-variable timeouts in the
@@ -65,5 +69,9 @@ impl Default for TaskClock {
 impl Clock for TaskClock {
     fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64
+    }
+
+    fn now_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
     }
 }

@@ -17,13 +17,14 @@ use crate::clock::Clock;
 use crate::config::{Config, FlushPolicy, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, Fs};
-use crate::meta::{MetaFile, MetaOpen};
-use crate::recovery::recover;
+use crate::meta::MetaFile;
 use crate::segments::{SegmentLog, SyncJob};
+use crate::telemetry;
 use crate::types::{Entry, HardState, LogId};
 use crate::window::Window;
 
 mod cuts;
+mod open;
 mod reads;
 
 /// Counters of what a log did since it was opened.
@@ -33,7 +34,9 @@ pub struct LogStats {
     pub torn_cuts_at_open: u32,
     /// Sync jobs completed (each is one or more fsyncs).
     pub syncs: u64,
+    /// DiskFirst: entries read from the cache.
     pub cache_hits: u64,
+    /// DiskFirst: reads that went to disk (each reads a prefetch run).
     pub cache_misses: u64,
 }
 
@@ -51,6 +54,10 @@ pub struct PreparedSync {
     write: Option<LentWrite>,
     upto: u64,
     epoch: u64,
+    /// For the metrics: when it was prepared, and what it makes durable if it succeeds.
+    started_us: u64,
+    entries: u64,
+    bytes: u64,
 }
 
 #[derive(Debug)]
@@ -130,90 +137,12 @@ pub struct Log {
     /// MemFirst: payload bytes handed to the sync in flight. With `unflushed_bytes`, the
     /// backpressure gauge: memory is bounded until the disk has the entries.
     in_flight_bytes: u64,
+    /// DiskFirst: payload bytes appended since the last sync was prepared (for the metrics).
+    unsynced_bytes: u64,
     stats: LogStats,
 }
 
 impl Log {
-    /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
-    /// names and the last segment; MemFirst reads every entry.
-    pub fn open(
-        fs: Arc<dyn Fs>,
-        clock: Arc<dyn Clock>,
-        dir: impl AsRef<Path>,
-        cfg: Config,
-    ) -> Result<Log> {
-        cfg.validate()?;
-        let dir: PathBuf = dir.as_ref().to_path_buf();
-        crate::fs::create_dir_durable(&*fs, &dir).map_err(|e| Error::io("create_dir", &dir, e))?;
-        let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
-            _ => Error::io("lock", &dir, e),
-        })?;
-        // Nothing is written before recovery has classified the whole directory (it repairs
-        // the metadata slots then, before acting on the boundary): a strict open that fails
-        // leaves it as it found it. A fresh store has nothing to classify.
-        let mut meta = match MetaFile::open(&*fs, &dir)? {
-            MetaOpen::Found(m) => m,
-            MetaOpen::Fresh => {
-                let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
-                if let Some(seg) = names
-                    .iter()
-                    .find(|n| crate::segments::parse_segment_name(n).is_some())
-                {
-                    return Err(Error::corruption(
-                        dir.join(crate::meta::META_FILE),
-                        0,
-                        format!("metadata missing but segment {seg} exists"),
-                    ));
-                }
-                MetaFile::create(&*fs, &dir)?
-            }
-        };
-        let hard_state = meta.body.hard_state;
-        let last_purged = meta.body.last_purged;
-        let mem_first = cfg.strategy == Strategy::MemFirst;
-        let rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
-        let mut mem = Window::default();
-        let mut last_entry = rec.last;
-        if let Some(entries) = rec.entries {
-            last_entry = entries.back().map(Entry::log_id);
-            mem = Window::from_entries(entries);
-        }
-        let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
-        let log = Log {
-            fs,
-            clock,
-            _lock: lock,
-            meta,
-            dir,
-            segs: Some(rec.segs),
-            hard_state,
-            last_purged,
-            last,
-            durable_index: last.index,
-            epoch: 0,
-            cuts: std::collections::VecDeque::new(),
-            pending_since_ms: None,
-            poisoned: None,
-            disk_sync_in_flight: false,
-            cache_tail: Window::default(),
-            cache_ahead: Window::default(),
-            mem,
-            disk_written: last.index,
-            disk_truncate: None,
-            meta_dirty: false,
-            unflushed_bytes: 0,
-            in_flight_bytes: 0,
-            stats: LogStats {
-                torn_cuts_at_open: rec.torn_cuts,
-                ..LogStats::default()
-            },
-            cfg,
-        };
-        log.check_invariants();
-        Ok(log)
-    }
-
     pub fn config(&self) -> &Config {
         &self.cfg
     }
@@ -366,6 +295,7 @@ impl Log {
                 }
                 self.cache_tail.shrink_front_to(self.cfg.cache_entries_max);
                 self.cache_ahead.truncate_from(first.index);
+                self.unsynced_bytes += payload_bytes;
             }
             Strategy::MemFirst => {
                 debug_assert_eq!(
@@ -374,6 +304,7 @@ impl Log {
                 );
                 let unflushed = self.unflushed_bytes + self.in_flight_bytes;
                 if unflushed > 0 && unflushed + payload_bytes > self.cfg.unflushed_bytes_max {
+                    telemetry::backpressure_wait();
                     return Err(Error::Backpressure {
                         unflushed_bytes: unflushed,
                         max_bytes: self.cfg.unflushed_bytes_max,
@@ -392,6 +323,7 @@ impl Log {
         {
             self.durable_index = self.last.index;
         }
+        telemetry::durable_lag(self.last.index - self.durable_index);
         self.check_invariants();
         Ok(())
     }
@@ -478,6 +410,7 @@ impl Log {
         if !self.sync_owed() {
             return Ok(None);
         }
+        let started_us = self.clock.now_us();
         let (job, write) = match self.cfg.strategy {
             Strategy::DiskFirst => {
                 let job = self.segs.as_mut().expect(LENT).take_sync_job();
@@ -490,6 +423,10 @@ impl Log {
             }
         };
         let upto = write.as_ref().map_or(self.last.index, |w| w.upto);
+        let bytes = match self.cfg.strategy {
+            Strategy::DiskFirst => std::mem::take(&mut self.unsynced_bytes),
+            Strategy::MemFirst => self.in_flight_bytes,
+        };
         if self.cfg.canaries.on(Canary::MemFirstEarlyDurable)
             && self.cfg.strategy == Strategy::MemFirst
         {
@@ -500,6 +437,9 @@ impl Log {
             write,
             upto,
             epoch: self.epoch,
+            started_us,
+            entries: upto.saturating_sub(self.durable_index),
+            bytes,
         }))
     }
 
@@ -550,11 +490,18 @@ impl Log {
             self.segs = Some(w.segs);
             self.in_flight_bytes = 0;
         }
+        let elapsed_us = self.clock.now_us().saturating_sub(prepared.started_us);
+        let made_durable = match result {
+            Ok(()) => (prepared.entries, prepared.bytes),
+            Err(_) => (0, 0),
+        };
+        telemetry::sync_done(elapsed_us, made_durable.0, made_durable.1);
         self.poison(result)?;
         self.stats.syncs += 1;
         if prepared.epoch == self.epoch {
             self.durable_index = self.durable_index.max(prepared.upto.min(self.last.index));
         }
+        telemetry::durable_lag(self.last.index - self.durable_index);
         self.pending_since_ms = if self.sync_owed() {
             Some(self.clock.now_ms())
         } else {

@@ -18,9 +18,11 @@ impl Log {
             .or_else(|| self.cache_ahead.get(index))
         {
             self.stats.cache_hits += 1;
+            telemetry::cache_read(true);
             return Ok(Some(e.clone()));
         }
         self.stats.cache_misses += 1;
+        telemetry::cache_read(false);
         let run = self.read_run(index, self.cfg.prefetch_entries + 1)?;
         Ok(run.into_iter().next())
     }
@@ -78,9 +80,17 @@ impl Log {
                     .or_else(|| self.cache_ahead.get(i))
                     .cloned(),
             };
+            let disk_first = self.cfg.strategy == Strategy::DiskFirst;
+            if disk_first {
+                telemetry::cache_read(cached.is_some());
+                match cached.is_some() {
+                    true => self.stats.cache_hits += 1,
+                    false => self.stats.cache_misses += 1,
+                }
+            }
             let batch = match cached {
                 Some(e) => vec![e],
-                None if self.cfg.strategy == Strategy::DiskFirst => {
+                None if disk_first => {
                     let want = ((end - i) as usize).min(count_max - out.len());
                     self.read_run(i, want.max(self.cfg.prefetch_entries))?
                 }

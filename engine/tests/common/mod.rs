@@ -31,6 +31,7 @@ pub struct Counters {
     pub bytes_read: AtomicU64,
     pub reads: AtomicU64,
     pub syncs: AtomicU64,
+    pub dir_syncs: AtomicU64,
     /// `sync_data` calls blocked right now by `hold_syncs`.
     pub syncs_held_now: AtomicU64,
     /// The name of the thread of each `sync_data` call, in order.
@@ -141,6 +142,7 @@ impl Fs for TestFs {
         self.inner.remove(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.counters.dir_syncs.fetch_add(1, Ordering::SeqCst);
         self.inner.sync_dir(dir)
     }
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn DirLock>> {

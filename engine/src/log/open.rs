@@ -1,0 +1,109 @@
+//! Opening a log: the lock, the metadata, recovery (see `recovery.rs`), and the report of
+//! how the recovery went (`telemetry`).
+
+use super::*;
+use crate::meta::{MetaFile, MetaOpen};
+use crate::recovery::recover;
+use crate::telemetry;
+
+impl Log {
+    /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
+    /// names and the last segment; MemFirst reads every entry.
+    pub fn open(
+        fs: Arc<dyn Fs>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        cfg: Config,
+    ) -> Result<Log> {
+        let started_us = clock.now_us();
+        let timer = clock.clone();
+        let opened = Self::open_recovered(fs, clock, dir.as_ref(), cfg);
+        let verdict = match &opened {
+            Ok(log) if log.stats.torn_cuts_at_open > 0 => telemetry::Verdict::TornTailCut,
+            Ok(_) => telemetry::Verdict::Clean,
+            Err(_) => telemetry::Verdict::Refused,
+        };
+        telemetry::recovery(timer.now_us().saturating_sub(started_us), verdict);
+        opened
+    }
+
+    /// [`Log::open`] without its report.
+    fn open_recovered(
+        fs: Arc<dyn Fs>,
+        clock: Arc<dyn Clock>,
+        dir: &Path,
+        cfg: Config,
+    ) -> Result<Log> {
+        cfg.validate()?;
+        let dir: PathBuf = dir.to_path_buf();
+        crate::fs::create_dir_durable(&*fs, &dir).map_err(|e| Error::io("create_dir", &dir, e))?;
+        let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
+            _ => Error::io("lock", &dir, e),
+        })?;
+        // Nothing is written before recovery has classified the whole directory (it repairs
+        // the metadata slots then, before acting on the boundary): a strict open that fails
+        // leaves it as it found it. A fresh store has nothing to classify.
+        let mut meta = match MetaFile::open(&*fs, &dir)? {
+            MetaOpen::Found(m) => m,
+            MetaOpen::Fresh => {
+                let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
+                if let Some(seg) = names
+                    .iter()
+                    .find(|n| crate::segments::parse_segment_name(n).is_some())
+                {
+                    return Err(Error::corruption(
+                        dir.join(crate::meta::META_FILE),
+                        0,
+                        format!("metadata missing but segment {seg} exists"),
+                    ));
+                }
+                MetaFile::create(&*fs, &dir)?
+            }
+        };
+        let hard_state = meta.body.hard_state;
+        let last_purged = meta.body.last_purged;
+        let mem_first = cfg.strategy == Strategy::MemFirst;
+        let rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
+        let mut mem = Window::default();
+        let mut last_entry = rec.last;
+        if let Some(entries) = rec.entries {
+            last_entry = entries.back().map(Entry::log_id);
+            mem = Window::from_entries(entries);
+        }
+        let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
+        let log = Log {
+            fs,
+            clock,
+            _lock: lock,
+            meta,
+            dir,
+            segs: Some(rec.segs),
+            hard_state,
+            last_purged,
+            last,
+            durable_index: last.index,
+            epoch: 0,
+            cuts: std::collections::VecDeque::new(),
+            pending_since_ms: None,
+            poisoned: None,
+            disk_sync_in_flight: false,
+            cache_tail: Window::default(),
+            cache_ahead: Window::default(),
+            mem,
+            disk_written: last.index,
+            disk_truncate: None,
+            meta_dirty: false,
+            unflushed_bytes: 0,
+            in_flight_bytes: 0,
+            unsynced_bytes: 0,
+            stats: LogStats {
+                torn_cuts_at_open: rec.torn_cuts,
+                ..LogStats::default()
+            },
+            cfg,
+        };
+        log.check_invariants();
+        Ok(log)
+    }
+}

@@ -1,0 +1,146 @@
+//! What the engine reports through the [`metrics`] facade: one function per event, so the
+//! names, units and meanings live here and nowhere else. With no recorder installed (the
+//! default), each report is a call into the facade's no-op recorder.
+//!
+//! Every duration is read on the log's [`Clock`](crate::Clock) (the simulated clock under
+//! the simulator), never on the wall clock. Names carry their unit last; the README lists
+//! them for users.
+
+use metrics::{counter, gauge, histogram};
+
+/// Counter: fsync calls made by syncs (files and directories), successful or not.
+pub const FSYNCS_TOTAL: &str = "logbook_fsyncs_total";
+/// Histogram: one sync job (MemFirst: its writes and fsyncs; DiskFirst: its fsyncs), from
+/// its preparation to its completion, in seconds.
+pub const SYNC_DURATION_SECONDS: &str = "logbook_sync_duration_seconds";
+/// Histogram: entries a successful sync made durable.
+pub const SYNC_ENTRIES: &str = "logbook_sync_entries";
+/// Histogram: payload bytes a successful sync made durable.
+pub const SYNC_BYTES: &str = "logbook_sync_bytes";
+/// Gauge: the last index minus the durable index, after each append and sync.
+pub const DURABLE_LAG_ENTRIES: &str = "logbook_durable_lag_entries";
+/// Counter: appends refused for memory (MemFirst past `unflushed_bytes_max`); each one is
+/// a wait in `Store` and `AsyncStore`.
+pub const BACKPRESSURE_WAITS_TOTAL: &str = "logbook_backpressure_waits_total";
+/// Counter: DiskFirst entries read from its cache (MemFirst reads only memory and is not
+/// counted).
+pub const CACHE_HITS_TOTAL: &str = "logbook_cache_hits_total";
+/// Counter: DiskFirst reads that went to disk (each one reads a prefetch run).
+pub const CACHE_MISSES_TOTAL: &str = "logbook_cache_misses_total";
+/// Histogram: one open's recovery (classify and apply), in seconds.
+pub const RECOVERY_DURATION_SECONDS: &str = "logbook_recovery_duration_seconds";
+/// Counter, labelled `verdict`: opens by what recovery found: `clean`, `torn_tail_cut`
+/// (a torn tail was cut), or `refused` (the open failed with a typed error).
+pub const RECOVERIES_TOTAL: &str = "logbook_recoveries_total";
+
+/// Every metric with its description and unit, for [`describe`].
+const DESCRIPTIONS: [(&str, metrics::Unit, &str); 10] = [
+    (
+        FSYNCS_TOTAL,
+        metrics::Unit::Count,
+        "fsync calls made by syncs",
+    ),
+    (
+        SYNC_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "sync job latency",
+    ),
+    (
+        SYNC_ENTRIES,
+        metrics::Unit::Count,
+        "entries made durable per sync",
+    ),
+    (
+        SYNC_BYTES,
+        metrics::Unit::Bytes,
+        "payload bytes made durable per sync",
+    ),
+    (
+        DURABLE_LAG_ENTRIES,
+        metrics::Unit::Count,
+        "last index minus durable index",
+    ),
+    (
+        BACKPRESSURE_WAITS_TOTAL,
+        metrics::Unit::Count,
+        "appends refused for memory",
+    ),
+    (
+        CACHE_HITS_TOTAL,
+        metrics::Unit::Count,
+        "DiskFirst entries read from its cache",
+    ),
+    (
+        CACHE_MISSES_TOTAL,
+        metrics::Unit::Count,
+        "DiskFirst reads that went to disk",
+    ),
+    (
+        RECOVERY_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "recovery time at open",
+    ),
+    (
+        RECOVERIES_TOTAL,
+        metrics::Unit::Count,
+        "opens by recovery verdict",
+    ),
+];
+
+/// Registers every metric's description and unit with the installed recorder. Optional:
+/// call it once after installing a recorder (exporters show the descriptions).
+pub fn describe() {
+    for (name, unit, text) in DESCRIPTIONS {
+        match name {
+            SYNC_DURATION_SECONDS | SYNC_ENTRIES | SYNC_BYTES | RECOVERY_DURATION_SECONDS => {
+                metrics::describe_histogram!(name, unit, text)
+            }
+            DURABLE_LAG_ENTRIES => metrics::describe_gauge!(name, unit, text),
+            _ => metrics::describe_counter!(name, unit, text),
+        }
+    }
+}
+
+pub(crate) fn fsyncs(n: u64) {
+    counter!(FSYNCS_TOTAL).increment(n);
+}
+
+/// A sync completed: `entries` and `bytes` made durable (zero if it failed), in `elapsed_us`.
+pub(crate) fn sync_done(elapsed_us: u64, entries: u64, bytes: u64) {
+    histogram!(SYNC_DURATION_SECONDS).record(elapsed_us as f64 / 1e6);
+    histogram!(SYNC_ENTRIES).record(entries as f64);
+    histogram!(SYNC_BYTES).record(bytes as f64);
+}
+
+pub(crate) fn durable_lag(entries: u64) {
+    gauge!(DURABLE_LAG_ENTRIES).set(entries as f64);
+}
+
+pub(crate) fn backpressure_wait() {
+    counter!(BACKPRESSURE_WAITS_TOTAL).increment(1);
+}
+
+pub(crate) fn cache_read(hit: bool) {
+    match hit {
+        true => counter!(CACHE_HITS_TOTAL).increment(1),
+        false => counter!(CACHE_MISSES_TOTAL).increment(1),
+    }
+}
+
+/// What an open's recovery concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Clean,
+    TornTailCut,
+    Refused,
+}
+
+pub(crate) fn recovery(elapsed_us: u64, verdict: Verdict) {
+    histogram!(RECOVERY_DURATION_SECONDS).record(elapsed_us as f64 / 1e6);
+    let verdict = match verdict {
+        Verdict::Clean => "clean",
+        Verdict::TornTailCut => "torn_tail_cut",
+        Verdict::Refused => "refused",
+    };
+    counter!(RECOVERIES_TOTAL, "verdict" => verdict).increment(1);
+}
