@@ -187,7 +187,7 @@ fn decode(c: &mut Criterion) {
     });
     // Misses: each reads and decodes a run of `prefetch_entries + 1` records.
     let mut log = open(dir.path(), cfg.clone());
-    let run = cfg.prefetch_entries as u64 + 1;
+    let run = cfg.prefetch_entries() as u64 + 1;
     let mut x = 1u64;
     g.throughput(Throughput::Elements(run));
     g.bench_function("diskfirst_miss_reads_prefetch_run", |b| {

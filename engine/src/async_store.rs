@@ -225,6 +225,7 @@ impl AsyncStore {
         self.shared.durable.subscribe()
     }
 
+    /// The entry at `index`, or `None` outside `first_index()..=last_index()`.
     pub async fn entry(&self, index: u64) -> Result<Option<Entry>> {
         if let Some(cache) = self.shared.stale.lock().expect("stale").as_ref() {
             if let Some(e) = cache.get(&index) {
@@ -238,6 +239,8 @@ impl AsyncStore {
         Ok(e)
     }
 
+    /// Entries `from..to_exclusive`, stopping after `count_max` entries or once
+    /// `bytes_max` payload bytes are reached (at least one when any exists).
     pub async fn entries(
         &self,
         from: u64,
@@ -249,18 +252,23 @@ impl AsyncStore {
             .await
     }
 
+    /// The first index held (the purge boundary plus one).
     pub async fn first_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.first_index())).await
     }
+    /// The last index accepted (durable or not).
     pub async fn last_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.last_index())).await
     }
+    /// The id of the last entry, else of the purge boundary, else `None`.
     pub async fn last_log_id(&self) -> Result<Option<LogId>> {
         self.with_log(|log| Ok(log.last_log_id())).await
     }
+    /// The purge boundary, if any.
     pub async fn last_purged(&self) -> Result<Option<LogId>> {
         self.with_log(|log| Ok(log.last_purged())).await
     }
+    /// The hard state last saved.
     pub async fn hard_state(&self) -> Result<HardState> {
         self.with_log(|log| Ok(log.hard_state())).await
     }
@@ -268,9 +276,12 @@ impl AsyncStore {
     pub async fn save_hard_state(&self, hs: HardState) -> Result<()> {
         self.with_log(|log| log.save_hard_state(hs)).await
     }
+    /// Removes the entries from `from` on, once no sync is in flight; waiters on them get
+    /// [`Error::Truncated`](crate::Error::Truncated).
     pub async fn truncate(&self, from: u64) -> Result<()> {
         self.when_idle(|log| log.truncate(from)).await
     }
+    /// Drops the entries up to `upto` (after a snapshot), once no sync is in flight.
     pub async fn purge(&self, upto: LogId) -> Result<()> {
         self.when_idle(|log| log.purge(upto)).await
     }

@@ -40,6 +40,7 @@ pub enum Canary {
 }
 
 impl Canary {
+    /// Every canary, in declaration order.
     pub const ALL: [Canary; 14] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
@@ -57,6 +58,7 @@ impl Canary {
         Canary::WriteAfterPoison,
     ];
 
+    /// The canary's name on the command line (`--canary NAME`) and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Canary::AckBeforeFsync => "ack-before-fsync",
@@ -76,24 +78,38 @@ impl Canary {
         }
     }
 
+    /// The canary named `name` (see [`Canary::name`]).
     pub fn from_name(name: &str) -> Option<Canary> {
         Canary::ALL.into_iter().find(|c| c.name() == name)
     }
 }
 
-/// The set of canaries a store runs with; empty by default.
+/// The set of canaries a store runs with; empty by default, and zero-sized (always empty)
+/// without the `canary` feature.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CanarySet(u32);
+pub struct CanarySet(#[cfg(feature = "canary")] u32);
 
 impl CanarySet {
-    pub fn with(mut self, canary: Canary) -> Self {
-        self.0 |= 1 << canary as u32;
-        self
+    /// This set with `canary` on (a no-op without the `canary` feature).
+    pub fn with(self, canary: Canary) -> Self {
+        #[cfg(feature = "canary")]
+        return CanarySet(self.0 | 1 << canary as u32);
+        #[cfg(not(feature = "canary"))]
+        {
+            let _ = canary;
+            self
+        }
     }
 
     /// Whether `canary` is on. Always false without the `canary` feature.
     #[inline(always)]
     pub fn on(self, canary: Canary) -> bool {
-        cfg!(feature = "canary") && self.0 & (1 << canary as u32) != 0
+        #[cfg(feature = "canary")]
+        return self.0 & (1 << canary as u32) != 0;
+        #[cfg(not(feature = "canary"))]
+        {
+            let _ = canary;
+            false
+        }
     }
 }

@@ -21,7 +21,12 @@ pub enum FlushPolicy {
     Immediate,
     /// Group commit: sync once `threshold` entries are waiting or the oldest waiting entry
     /// has waited `interval_ms`, whichever comes first.
-    Batch { threshold: usize, interval_ms: u64 },
+    Batch {
+        /// Entries waiting that trigger a sync (at least 1).
+        threshold: usize,
+        /// The longest an entry waits for its sync.
+        interval_ms: u64,
+    },
 }
 
 /// What recovery does with corruption (a bad record that is not a torn tail).
@@ -34,44 +39,29 @@ pub enum RecoveryMode {
     TruncateCorrupt,
 }
 
-/// Everything that configures a store. Build with [`Config::new`] and the `with_*` methods.
+/// Everything that configures a store. Build with [`Config::new`] and the `with_*` methods;
+/// read with the methods of the same names. [`Config::validate`] (called by every open)
+/// rejects what cannot work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub strategy: Strategy,
-    pub flush: FlushPolicy,
-    /// A segment is rotated once its size reaches this.
-    pub segment_size_bytes: u64,
-    /// DiskFirst: entries held in the read cache.
-    pub cache_entries_max: usize,
-    /// DiskFirst: entries read ahead after a cache miss.
-    pub prefetch_entries: usize,
-    /// MemFirst: unflushed payload bytes past which appends meet backpressure.
-    pub unflushed_bytes_max: u64,
-    /// MemFirst: entries one flush takes. A flush copies the handles of the entries it
-    /// writes while it holds the store's lock, so this bounds how long an append can wait
-    /// behind one; a larger backlog goes out in several flushes, each a durable prefix.
-    pub flush_entries_max: usize,
-    /// The largest payload accepted by append, and so the largest record recovery will
-    /// allocate for.
-    pub payload_size_max_bytes: u32,
-    pub recovery: RecoveryMode,
-    /// MemFirst open: parse segments on a second thread, overlapping the reads, once the
-    /// segments before the last span at least this many bytes (`segment_size_bytes` times
-    /// their count). Below it, the thread would cost more than it saves.
-    pub preload_worker_min_bytes: u64,
-    /// Give [`crate::HardState::commit`] Raft's meaning: every entry up to it is durable,
-    /// and none is ever truncated. The caller then saves a commit only once the log holds it
-    /// durably (`durable_index() >= commit`, or at or below the purge boundary) and never
-    /// truncates at or below it. Recovery then refuses (fail-stop, [`Error::Corruption`]
-    /// naming `meta`) a log that ends below the saved commit: committed entries were lost,
-    /// which no torn write explains. Off by default: the hard state is otherwise opaque to
-    /// the engine (the openraft adapter keeps a flag in `commit`).
-    pub commit_check: bool,
-    /// Deliberate bugs for the harness's own tests; honoured only with the `canary` feature.
-    pub canaries: CanarySet,
+    pub(crate) strategy: Strategy,
+    pub(crate) flush: FlushPolicy,
+    pub(crate) segment_size_bytes: u64,
+    pub(crate) cache_entries_max: usize,
+    pub(crate) prefetch_entries: usize,
+    pub(crate) unflushed_bytes_max: u64,
+    pub(crate) flush_entries_max: usize,
+    pub(crate) payload_size_max_bytes: u32,
+    pub(crate) recovery: RecoveryMode,
+    pub(crate) preload_worker_min_bytes: u64,
+    pub(crate) commit_check: bool,
+    /// Deliberate bugs for the harness's own tests: zero-sized and always empty without the
+    /// `canary` feature.
+    pub(crate) canaries: CanarySet,
 }
 
 impl Config {
+    /// A configuration with `strategy`, `flush` and every limit at its default.
     pub fn new(strategy: Strategy, flush: FlushPolicy) -> Self {
         Config {
             strategy,
@@ -89,45 +79,143 @@ impl Config {
         }
     }
 
+    /// When appended entries become durable (see [`Strategy`]).
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// How writes are grouped into fsyncs (see [`FlushPolicy`]).
+    pub fn flush(&self) -> FlushPolicy {
+        self.flush
+    }
+
+    /// A segment is rotated once its size reaches this. Default 64 MiB; at least 4096.
+    pub fn segment_size_bytes(&self) -> u64 {
+        self.segment_size_bytes
+    }
+
+    /// Sets [`Config::segment_size_bytes`].
     pub fn with_segment_size_bytes(mut self, v: u64) -> Self {
         self.segment_size_bytes = v;
         self
     }
+
+    /// DiskFirst: entries held in the read cache. Default 65,536.
+    pub fn cache_entries_max(&self) -> usize {
+        self.cache_entries_max
+    }
+
+    /// Sets [`Config::cache_entries_max`].
     pub fn with_cache_entries_max(mut self, v: usize) -> Self {
         self.cache_entries_max = v;
         self
     }
+
+    /// DiskFirst: entries read ahead after a cache miss. Default 256.
+    pub fn prefetch_entries(&self) -> usize {
+        self.prefetch_entries
+    }
+
+    /// Sets [`Config::prefetch_entries`].
     pub fn with_prefetch_entries(mut self, v: usize) -> Self {
         self.prefetch_entries = v;
         self
     }
+
+    /// MemFirst: unflushed payload bytes past which appends meet backpressure. Default 64 MiB;
+    /// positive.
+    pub fn unflushed_bytes_max(&self) -> u64 {
+        self.unflushed_bytes_max
+    }
+
+    /// Sets [`Config::unflushed_bytes_max`].
     pub fn with_unflushed_bytes_max(mut self, v: u64) -> Self {
         self.unflushed_bytes_max = v;
         self
     }
+
+    /// MemFirst: entries one flush takes. A flush copies the handles of the entries it
+    /// writes while it holds the store's lock, so this bounds how long an append can wait
+    /// behind one; a larger backlog goes out in several flushes, each a durable prefix.
+    /// Default 65,536; at least 1.
+    pub fn flush_entries_max(&self) -> usize {
+        self.flush_entries_max
+    }
+
+    /// Sets [`Config::flush_entries_max`].
     pub fn with_flush_entries_max(mut self, v: usize) -> Self {
         self.flush_entries_max = v;
         self
     }
+
+    /// The largest payload accepted by append, and so the largest record recovery will
+    /// allocate for. Default 16 MiB; in `1..=2^30`.
+    pub fn payload_size_max_bytes(&self) -> u32 {
+        self.payload_size_max_bytes
+    }
+
+    /// Sets [`Config::payload_size_max_bytes`].
     pub fn with_payload_size_max_bytes(mut self, v: u32) -> Self {
         self.payload_size_max_bytes = v;
         self
     }
+
+    /// What recovery does with corruption (see [`RecoveryMode`]). Default `Strict`.
+    pub fn recovery(&self) -> RecoveryMode {
+        self.recovery
+    }
+
+    /// Sets [`Config::recovery`].
     pub fn with_recovery(mut self, v: RecoveryMode) -> Self {
         self.recovery = v;
         self
     }
+
+    /// MemFirst open: parse segments on a second thread, overlapping the reads, once the
+    /// segments before the last span at least this many bytes (`segment_size_bytes` times
+    /// their count). Below it, the thread would cost more than it saves. Default 8 MiB.
+    pub fn preload_worker_min_bytes(&self) -> u64 {
+        self.preload_worker_min_bytes
+    }
+
+    /// Sets [`Config::preload_worker_min_bytes`].
     pub fn with_preload_worker_min_bytes(mut self, v: u64) -> Self {
         self.preload_worker_min_bytes = v;
         self
     }
+
+    /// Give [`crate::HardState::commit`] Raft's meaning: every entry up to it is durable,
+    /// and none is ever truncated. The caller then saves a commit only once the log holds it
+    /// durably (`durable_index() >= commit`, or at or below the purge boundary) and never
+    /// truncates at or below it. Recovery then refuses (fail-stop, [`Error::Corruption`]
+    /// naming `meta`) a log that ends below the saved commit: committed entries were lost,
+    /// which no torn write explains. Off by default: the hard state is otherwise opaque to
+    /// the engine (the openraft adapter keeps a flag in `commit`).
+    pub fn commit_check(&self) -> bool {
+        self.commit_check
+    }
+
+    /// Sets [`Config::commit_check`].
     pub fn with_commit_check(mut self, v: bool) -> Self {
         self.commit_check = v;
         self
     }
+
+    /// Turns on a deliberate bug (only with the `canary` feature; otherwise a no-op).
     pub fn with_canary(mut self, c: Canary) -> Self {
         self.canaries = self.canaries.with(c);
         self
+    }
+
+    /// Replaces the set of canaries (only with the `canary` feature; otherwise a no-op).
+    pub fn with_canaries(mut self, set: CanarySet) -> Self {
+        self.canaries = set;
+        self
+    }
+
+    /// The canaries turned on (always none without the `canary` feature).
+    pub fn canaries(&self) -> CanarySet {
+        self.canaries
     }
 
     /// Rejects configurations that cannot work (zero sizes, a batch threshold of zero).

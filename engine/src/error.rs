@@ -3,64 +3,115 @@
 use std::io;
 use std::path::PathBuf;
 
+/// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Every way a store operation can fail. No operation panics on bad input.
+///
+/// Non-exhaustive: a later version may add a way to fail, so a `match` needs a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An I/O call failed. `op` names the call, `path` the file or directory.
     #[error("I/O error during {op} on {path}: {source}")]
     Io {
+        /// The call: `write`, `sync_data`, `open`, ...
         op: &'static str,
+        /// The file or directory it was called on.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: io::Error,
     },
     /// The disk is full (ENOSPC). Nothing acknowledged was lost; the handle is poisoned.
     #[error("disk full during {op} on {path}")]
-    DiskFull { op: &'static str, path: PathBuf },
+    DiskFull {
+        /// The call that found the disk full.
+        op: &'static str,
+        /// The file or directory it was called on.
+        path: PathBuf,
+    },
     /// Data on disk that may hold acknowledged entries is damaged (fail-stop).
     #[error("corruption in {path} at offset {offset}: {reason}")]
     Corruption {
+        /// The damaged file.
         path: PathBuf,
+        /// Where in it the damage starts.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
     /// A file has a format version this build does not read.
     #[error("{path}: unsupported format version {version}")]
-    UnsupportedVersion { path: PathBuf, version: u32 },
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version it says it has.
+        version: u32,
+    },
     /// An earlier write or fsync failed; the handle refuses writes until reopened.
     #[error("store is poisoned by an earlier I/O failure ({cause}); reopen it")]
-    Poisoned { cause: String },
+    Poisoned {
+        /// The failure that poisoned the handle, as it was reported then.
+        cause: String,
+    },
     /// Another handle holds the store directory.
     #[error("store directory {dir} is locked by another handle")]
-    Locked { dir: PathBuf },
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// An append did not continue the log.
     #[error("append of index {got} does not continue the log (expected {expected})")]
-    NotContinuous { expected: u64, got: u64 },
+    NotContinuous {
+        /// The index that would continue the log.
+        expected: u64,
+        /// The index the append started with (or had next).
+        got: u64,
+    },
     /// A term went backwards within an append.
     #[error("entry {index} has term {term} below the previous term {prev_term}")]
     TermRegression {
+        /// The entry whose term went backwards.
         index: u64,
+        /// Its term.
         term: u64,
+        /// The term of the entry before it.
         prev_term: u64,
     },
     /// A payload is larger than `payload_size_max_bytes`.
     #[error("payload of {size_bytes} bytes exceeds the maximum of {max_bytes}")]
-    PayloadTooLarge { size_bytes: usize, max_bytes: u32 },
+    PayloadTooLarge {
+        /// The payload's size.
+        size_bytes: usize,
+        /// `payload_size_max_bytes`.
+        max_bytes: u32,
+    },
     /// MemFirst: too many unflushed bytes; flush (or wait for the flusher) and retry.
     #[error("backpressure: {unflushed_bytes} unflushed bytes, maximum {max_bytes}")]
     Backpressure {
+        /// Payload bytes not yet durable (including a flush in flight).
         unflushed_bytes: u64,
+        /// `unflushed_bytes_max`.
         max_bytes: u64,
     },
     /// An operation named an index at or below the purge boundary.
     #[error("index {index} is purged (boundary {last_purged})")]
-    Purged { index: u64, last_purged: u64 },
+    Purged {
+        /// The index asked for.
+        index: u64,
+        /// The purge boundary.
+        last_purged: u64,
+    },
     /// A truncation removed the entries (from `from` on) before they became durable; a
     /// callback waiting for them gets this instead of an acknowledgement.
     #[error("entries up to {index} were truncated from {from} before they became durable")]
-    Truncated { index: u64, from: u64 },
+    Truncated {
+        /// The last index the waiter was waiting for.
+        index: u64,
+        /// Where the truncation cut.
+        from: u64,
+    },
     /// The configuration cannot work.
     #[error("invalid config: {0}")]
     InvalidConfig(String),
@@ -74,10 +125,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an I/O error, mapping ENOSPC to [`Error::DiskFull`].
+    /// Wraps an I/O error, mapping a full disk ([`io::ErrorKind::StorageFull`], which std
+    /// gives ENOSPC) to [`Error::DiskFull`].
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         let path = path.into();
-        if source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
+        if source.kind() == io::ErrorKind::StorageFull {
             Error::DiskFull { op, path }
         } else {
             Error::Io { op, path, source }

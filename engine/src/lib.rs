@@ -4,14 +4,14 @@
 //! for the codemap and `docs/DESIGN.md` for the contract.
 
 #[cfg(feature = "async")]
-pub mod async_store;
-pub mod canary;
-pub mod clock;
-pub mod config;
-pub mod error;
-pub mod fs;
+mod async_store;
+mod canary;
+mod clock;
+mod config;
+mod error;
+mod fs;
 mod group_commit;
-pub mod log;
+mod log;
 mod meta;
 #[cfg(feature = "openraft")]
 pub mod openraft;
@@ -23,11 +23,11 @@ mod record;
 mod recovery;
 pub mod sched;
 mod segments;
-pub mod std_fs;
-pub mod store;
-pub mod system_clock;
+mod std_fs;
+mod store;
+mod system_clock;
 pub mod telemetry;
-pub mod types;
+mod types;
 mod window;
 
 #[cfg(feature = "async")]

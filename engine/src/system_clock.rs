@@ -12,6 +12,7 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
+    /// A clock whose origin is now.
     pub fn new() -> Self {
         SystemClock {
             origin: Instant::now(),
@@ -51,6 +52,7 @@ pub struct TaskClock {
 
 #[cfg(feature = "async")]
 impl TaskClock {
+    /// A clock whose origin is now (madsim's time under `--cfg madsim`).
     pub fn new() -> Self {
         TaskClock {
             origin: madsim::time::Instant::now(),

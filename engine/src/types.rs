@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 /// A log position: the term and index of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LogId {
+    /// The term of the leader that created the entry.
     pub term: u64,
+    /// The entry's position, from 1.
     pub index: u64,
 }
 
 impl LogId {
+    /// The id of the entry at `index` created in `term` (note the order: term first).
     pub fn new(term: u64, index: u64) -> Self {
         LogId { term, index }
     }
@@ -19,12 +22,16 @@ impl LogId {
 /// One log entry. Indexes start at 1; a log's indexes are contiguous.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
+    /// Its position, from 1.
     pub index: u64,
+    /// The term of the leader that created it; never below the previous entry's.
     pub term: u64,
+    /// The command, opaque to the engine (at most `payload_size_max_bytes`).
     pub payload: Bytes,
 }
 
 impl Entry {
+    /// The entry at `index` of `term` holding `payload`.
     pub fn new(index: u64, term: u64, payload: impl Into<Bytes>) -> Self {
         Entry {
             index,
@@ -33,6 +40,7 @@ impl Entry {
         }
     }
 
+    /// Its (term, index).
     pub fn log_id(&self) -> LogId {
         LogId::new(self.term, self.index)
     }
@@ -42,7 +50,11 @@ impl Entry {
 /// every strategy: a lost vote lets a node vote twice in one term.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HardState {
+    /// The latest term the node has seen.
     pub term: u64,
+    /// The node voted for in `term`, if any.
     pub vote: Option<u64>,
+    /// Opaque to the engine unless [`crate::Config::with_commit_check`] gives it Raft's
+    /// meaning (the committed index).
     pub commit: u64,
 }

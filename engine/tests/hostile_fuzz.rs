@@ -212,7 +212,7 @@ impl Builder {
             live,
             hard_state: self.hs,
             old_metas: self.old_metas,
-            segment_size_bytes: self.cfg.segment_size_bytes,
+            segment_size_bytes: self.cfg.segment_size_bytes(),
             torn: false,
         }
     }

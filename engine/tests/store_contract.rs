@@ -169,7 +169,7 @@ const CASES: &[Case] = &[
     Case {
         name: "a truncation above a waiting append leaves it acknowledged; one below fails it",
         run: |cfg, dir| {
-            let disk_first = cfg.strategy == Strategy::DiskFirst;
+            let disk_first = cfg.strategy() == Strategy::DiskFirst;
             let store = Store::open(dir, cfg).unwrap();
             let waiting = store.append_deferred(&entries(1, 5, 1)).unwrap();
             store.truncate(6).unwrap(); // removes nothing

@@ -219,7 +219,8 @@ async fn run(cfg: Config, totals: &mut Totals) -> Result<(), String> {
         if let CheckResult::NotLinearizable { window } = &result {
             let verdict = format!(
                 "seed {seed} epoch {epoch} ({:?}/{:?}): not linearizable:\n{window}",
-                cfg.strategy, cfg.flush
+                cfg.strategy(),
+                cfg.flush()
             );
             let picture = draw_lanes(&format!("madsim-{seed}-{epoch}"), &verdict, &h, &result);
             return Err(format!("{verdict}\npicture: {picture}"));

@@ -193,7 +193,7 @@ async fn crash_runs(strategy: Strategy, flush: FlushPolicy, seeds: u64) {
 }
 
 async fn crash_runs_with(cfg: Config, seeds: u64) {
-    let (strategy, flush) = (cfg.strategy, cfg.flush);
+    let (strategy, flush) = (cfg.strategy(), cfg.flush());
     let cfg = cfg.with_segment_size_bytes(4096);
     for seed in 0..seeds {
         let case = format!("{strategy:?} {flush:?} seed {seed}");

@@ -89,7 +89,7 @@ impl LogbookTarget {
 
     /// As [`LogbookTarget::open`], on a given `Fs` (the diagnostics count fsyncs with it).
     pub fn open_with(dir: &Path, cfg: Config, fs: Arc<dyn logbook::Fs>) -> Res<LogbookTarget> {
-        let strategy = cfg.strategy;
+        let strategy = cfg.strategy();
         let clock = Arc::new(logbook::SystemClock::new());
         let store = Store::open_with(fs, clock, dir, cfg)?;
         let next = store.last_index()? + 1;

@@ -119,7 +119,7 @@ impl<'a> World<'a> {
         World {
             spec,
             path: WritePath {
-                strategy: cfg.strategy,
+                strategy: cfg.strategy(),
                 ack_before_durable: spec.bug.ack_before_durable,
                 forget_vote: spec.bug.forget_vote,
                 compact_entries: spec.compact_entries,

@@ -250,14 +250,14 @@ impl LogbookFactory {
 
 impl StoreFactory for LogbookFactory {
     fn name(&self) -> String {
-        let policy = match self.cfg.flush {
+        let policy = match self.cfg.flush() {
             FlushPolicy::Immediate => "Immediate".to_string(),
             FlushPolicy::Batch {
                 threshold,
                 interval_ms,
             } => format!("Batch({threshold}, {interval_ms}ms)"),
         };
-        format!("logbook {:?}/{policy}", self.cfg.strategy)
+        format!("logbook {:?}/{policy}", self.cfg.strategy())
     }
 
     fn open(&self, fs: Arc<dyn Fs>, dir: &Path) -> StoreResult<Box<dyn LogStore>> {

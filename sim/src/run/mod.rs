@@ -176,8 +176,7 @@ impl Setup {
             Some(s) => s.clone(),
             None => ops::generate(&spec.scenario, &mut seeds::rng(spec.seed, Stream::Workload)),
         };
-        let mut cfg = spec.scenario.engine_config();
-        cfg.canaries = spec.canaries;
+        let cfg = spec.scenario.engine_config().with_canaries(spec.canaries);
         Setup {
             trace,
             rates,

@@ -118,7 +118,7 @@ impl Harness {
         if let Err(e) = self.log().purge(upto) {
             return self.on_error(e);
         }
-        if self.cfg.strategy == Strategy::DiskFirst {
+        if self.cfg.strategy() == Strategy::DiskFirst {
             self.model.boundary_floor = self.model.boundary_floor.max(upto.index);
         }
         self.trace

@@ -206,7 +206,7 @@ impl Harness {
             clock: self.clock.clone(),
             disk: self.disk.clone(),
             timers: self.timers.clone(),
-            strategy: self.cfg.strategy,
+            strategy: self.cfg.strategy(),
             payload_seed: seeds::stream_seed(self.spec.seed, Stream::Payloads),
         });
         let done = Arc::new(AtomicBool::new(false));
