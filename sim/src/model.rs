@@ -180,44 +180,100 @@ pub struct Recovered {
     pub hard_state: HardState,
 }
 
-/// A broken invariant (numbered as in docs/DESIGN.md §3; 0 is the live state diverging from the
-/// model while no crash happened).
+/// The invariants of docs/DESIGN.md §3, numbered as there; `LiveState` (0) is the live
+/// state diverging from the model while no crash happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Invariant {
+    /// 0: between crashes, what the store says matches the model.
+    LiveState,
+    /// 1: everything acknowledged durable survives a crash.
+    DurablePrefix,
+    /// 2: what is recovered is a prefix of a state the log really had.
+    RealStatePrefix,
+    /// 3: a purged or truncated entry never comes back.
+    NoResurrection,
+    /// 4: the hard state recovered is the last one saved.
+    HardState,
+    /// 5: every read returns what was appended at that index.
+    NoPhantomReads,
+    /// 6: concurrent clients see a linearizable log.
+    Linearizability,
+    /// 7: recovery tells a torn tail from corruption and reports the latter.
+    Classification,
+    /// 8: recovering twice gives the same state as recovering once.
+    IdempotentRecovery,
+    /// 9: the same seed gives the same trace.
+    Determinism,
+    /// 10: every acknowledgement a front owes arrives.
+    Liveness,
+}
+
+impl Invariant {
+    /// Every invariant, by number.
+    pub const ALL: [Invariant; 11] = [
+        Invariant::LiveState,
+        Invariant::DurablePrefix,
+        Invariant::RealStatePrefix,
+        Invariant::NoResurrection,
+        Invariant::HardState,
+        Invariant::NoPhantomReads,
+        Invariant::Linearizability,
+        Invariant::Classification,
+        Invariant::IdempotentRecovery,
+        Invariant::Determinism,
+        Invariant::Liveness,
+    ];
+
+    /// Its number in docs/DESIGN.md §3.
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// The invariant numbered `n`, if any.
+    pub fn from_number(n: u8) -> Option<Invariant> {
+        Invariant::ALL.get(n as usize).copied()
+    }
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::LiveState => "live state matches the model",
+            Invariant::DurablePrefix => "durable prefix",
+            Invariant::RealStatePrefix => "prefix of a real state",
+            Invariant::NoResurrection => "no resurrection",
+            Invariant::HardState => "hard state",
+            Invariant::NoPhantomReads => "no phantom reads",
+            Invariant::Linearizability => "linearizability",
+            Invariant::Classification => "classification",
+            Invariant::IdempotentRecovery => "recovery is idempotent",
+            Invariant::Determinism => "determinism",
+            Invariant::Liveness => "liveness (every acknowledgement arrives)",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invariant {} ({})", self.number(), self.name())
+    }
+}
+
+/// A broken invariant and what the check saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    pub invariant: u8,
+    /// Which invariant.
+    pub invariant: Invariant,
+    /// What broke it.
     pub message: String,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invariant {} ({}): {}",
-            self.invariant,
-            invariant_name(self.invariant),
-            self.message
-        )
+        write!(f, "{}: {}", self.invariant, self.message)
     }
 }
 
-pub fn invariant_name(n: u8) -> &'static str {
-    match n {
-        0 => "live state matches the model",
-        1 => "durable prefix",
-        2 => "prefix of a real state",
-        3 => "no resurrection",
-        4 => "hard state",
-        5 => "no phantom reads",
-        6 => "linearizability",
-        7 => "classification",
-        8 => "recovery is idempotent",
-        9 => "determinism",
-        10 => "liveness (every acknowledgement arrives)",
-        _ => "unknown",
-    }
-}
-
-fn violation(invariant: u8, message: String) -> Violation {
+fn violation(invariant: Invariant, message: String) -> Violation {
     Violation { invariant, message }
 }
 
@@ -265,7 +321,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     for (k, e) in r.entries.iter().enumerate() {
         if e.index != b + 1 + k as u64 {
             return Err(violation(
-                2,
+                Invariant::RealStatePrefix,
                 format!(
                     "recovered entries are not contiguous from {}: found index {} at position {k}",
                     b + 1,
@@ -277,7 +333,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     let last = r.entries.last().map_or(b, |e| e.index);
     if last != r.last_index {
         return Err(violation(
-            2,
+            Invariant::RealStatePrefix,
             format!("last_index {} but the entries end at {last}", r.last_index),
         ));
     }
@@ -286,7 +342,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     checks += 1;
     if b < s_k.boundary_index() || b < m.boundary_floor {
         return Err(violation(
-            3,
+            Invariant::NoResurrection,
             format!(
                 "recovered boundary {b} is below the durable boundary {} (acknowledged floor {})",
                 s_k.boundary_index(),
@@ -296,7 +352,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     }
     if !m.history.iter().any(|s| s.boundary == r.boundary) {
         return Err(violation(
-            3,
+            Invariant::NoResurrection,
             format!(
                 "recovered boundary {:?} is no state's boundary since the last durable one",
                 r.boundary
@@ -314,7 +370,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
             let got = r.entries.get((i - b - 1) as usize);
             if got != Some(e) {
                 return Err(violation(
-                    1,
+                    Invariant::DurablePrefix,
                     format!(
                         "index {i}: durable {} but recovered {}",
                         describe(Some(e)),
@@ -332,7 +388,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
         let got = r.entries.get((i - b - 1) as usize);
         if want.is_some() && got != want {
             return Err(violation(
-                1,
+                Invariant::DurablePrefix,
                 format!(
                     "the store reported index {} durable, but index {i} recovered {} instead of {}",
                     m.claimed_durable,
@@ -351,7 +407,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     if !m.history.iter().any(agrees) {
         let s = m.current();
         let bad = r.entries.iter().find(|e| s.get(e.index) != Some(*e));
-        return Err(violation(2, match bad {
+        return Err(violation(Invariant::RealStatePrefix, match bad {
             Some(e) => format!("index {}: recovered {} matches no state since the last durable one (current has {})",
                 e.index, describe(Some(e)), describe(s.get(e.index))),
             None => format!("recovered log ends at {last}, past every state since the last durable one"),
@@ -361,7 +417,7 @@ pub fn check_recovered(m: &Model, r: &Recovered) -> Result<u64, Violation> {
     checks += 1;
     if r.hard_state != m.hard_state && Some(r.hard_state) != m.hard_state_in_flight {
         return Err(violation(
-            4,
+            Invariant::HardState,
             format!(
                 "recovered {:?}, last saved {:?}",
                 r.hard_state, m.hard_state
@@ -483,7 +539,7 @@ mod tests {
         for (name, history, r, want) in cases {
             let got = check_recovered(&model(history), &r)
                 .err()
-                .map_or(0, |v| v.invariant);
+                .map_or(0, |v| v.invariant.number());
             assert_eq!(got, want, "{name}");
         }
     }
@@ -502,8 +558,44 @@ mod tests {
             vote: Some(1),
             commit: 0,
         };
-        assert_eq!(check_recovered(&m, &r).unwrap_err().invariant, 4);
+        assert_eq!(
+            check_recovered(&m, &r).unwrap_err().invariant,
+            Invariant::HardState
+        );
         m.hard_state_in_flight = Some(r.hard_state);
         assert!(check_recovered(&m, &r).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod invariant_tests {
+    use super::Invariant;
+
+    /// Each invariant's number and name are those of docs/DESIGN.md §3 (`N. **Name...`),
+    /// so a report's "invariant N (name)" can be looked up there.
+    #[test]
+    fn invariants_are_numbered_and_named_as_the_design_document_does() {
+        let doc = include_str!("../../docs/DESIGN.md");
+        let start = doc.find("## 3. The invariants").expect("DESIGN.md has §3");
+        let end = doc[start..]
+            .find("\n## 4.")
+            .map_or(doc.len(), |e| start + e);
+        let design = &doc[start..end];
+        for i in Invariant::ALL.into_iter().skip(1) {
+            let heading = format!("\n{}. **", i.number());
+            let at = design
+                .find(&heading)
+                .unwrap_or_else(|| panic!("DESIGN.md has no item {}", i.number()));
+            let line = design[at + heading.len()..].lines().next().unwrap_or("");
+            let word = i.name().split_whitespace().next().unwrap_or("");
+            assert!(
+                line.to_lowercase().starts_with(word),
+                "{i}: DESIGN.md says `{line}`"
+            );
+        }
+        for (n, i) in Invariant::ALL.into_iter().enumerate() {
+            assert_eq!(Invariant::from_number(n as u8), Some(i));
+        }
+        assert_eq!(Invariant::from_number(11), None);
     }
 }

@@ -133,8 +133,8 @@ impl RunArgs {
                 replay: &replay,
                 counts,
                 failure: failure.map(|v| {
-                    let name = logbook_sim::model::invariant_name(v.invariant);
-                    (v.invariant, name, v.message.as_str())
+                    let i = v.invariant;
+                    (i.number(), i.name(), v.message.as_str())
                 }),
                 trace: &r.trace,
             });

@@ -18,7 +18,7 @@ mod recover;
 
 use crate::clock::SimClock;
 use crate::disk::{FaultCounters, FaultRates, SimDisk};
-use crate::model::{Model, Violation};
+use crate::model::{Invariant, Model, Violation};
 use crate::ops::{self, Op};
 use crate::scenario::Scenario;
 use crate::seeds::{self, Stream};
@@ -125,7 +125,7 @@ enum Stop {
 
 type Step = Result<(), Stop>;
 
-fn violation(invariant: u8, message: impl Into<String>) -> Stop {
+fn violation(invariant: Invariant, message: impl Into<String>) -> Stop {
     Stop::Violation(Violation {
         invariant,
         message: message.into(),

@@ -5,7 +5,7 @@
 use logbook::{Entry, Error, HardState, LogId, Strategy};
 
 use super::{violation, Harness, Step};
-use crate::model::describe;
+use crate::model::{describe, Invariant};
 use crate::ops::Op;
 
 impl Harness {
@@ -160,7 +160,7 @@ impl Harness {
         let want = cur.visible(i);
         if got.as_ref() != want {
             return Err(violation(
-                5,
+                Invariant::NoPhantomReads,
                 format!(
                     "read of {i} returned {} but the log holds {}",
                     describe(got.as_ref()),
@@ -192,7 +192,7 @@ impl Harness {
                 .find(|&k| got.get(k) != want.get(k))
                 .unwrap_or(0);
             return Err(violation(
-                5,
+                Invariant::NoPhantomReads,
                 format!(
                     "range read from {from} (count {count}, bytes {bytes}): at position {at} \
                      got {} but the log holds {}",
@@ -222,7 +222,7 @@ impl Harness {
         self.stats.checks += 1;
         if last != cur.last().index || purged != cur.boundary {
             return Err(violation(
-                0,
+                Invariant::LiveState,
                 format!(
                     "store has last {last} boundary {purged:?}, model has last {} boundary {:?}",
                     cur.last().index,

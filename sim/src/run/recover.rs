@@ -8,7 +8,7 @@ use logbook::{Error, Log};
 use rand::Rng;
 
 use super::{violation, Harness, Step, Stop, DIFF_ROWS_MAX, OPEN_ATTEMPTS_MAX, STORE_DIR};
-use crate::model::{check_recovered, diff_rows, Recovered};
+use crate::model::{check_recovered, diff_rows, Invariant, Recovered};
 use crate::trace::fnv1a;
 
 impl Harness {
@@ -40,7 +40,7 @@ impl Harness {
                 self.crash_and_recover()
             }
             e => Err(violation(
-                0,
+                Invariant::LiveState,
                 format!("unexpected error from the store: {e}"),
             )),
         }
@@ -58,7 +58,7 @@ impl Harness {
             Stop::CorruptionReported
         } else {
             violation(
-                7,
+                Invariant::Classification,
                 format!(
                     "corruption reported in {} but no fault damaged that file's durable data",
                     path.display()
@@ -161,7 +161,7 @@ impl Harness {
             attempt += 1;
             if attempt > OPEN_ATTEMPTS_MAX {
                 return Err(violation(
-                    8,
+                    Invariant::IdempotentRecovery,
                     format!("the store did not reopen in {OPEN_ATTEMPTS_MAX} attempts"),
                 ));
             }
@@ -187,7 +187,12 @@ impl Harness {
                     self.trace.event(format_args!("  open failed: {e}"));
                     self.crash();
                 }
-                Err(e) => return Err(violation(7, format!("recovery failed: {e}"))),
+                Err(e) => {
+                    return Err(violation(
+                        Invariant::Classification,
+                        format!("recovery failed: {e}"),
+                    ))
+                }
             }
         }
     }
@@ -221,7 +226,7 @@ impl Harness {
             Ok(r) => Ok(r),
             Err(Error::Corruption { path, .. }) => Err(self.on_corruption(&path)),
             Err(e) => Err(violation(
-                7,
+                Invariant::Classification,
                 format!("reading the recovered store failed: {e}"),
             )),
         }
@@ -239,7 +244,7 @@ impl Harness {
                 Ok(())
             }
             Err(e) => Err(violation(
-                8,
+                Invariant::IdempotentRecovery,
                 format!("a second open of the recovered store failed: {e}"),
             )),
         }

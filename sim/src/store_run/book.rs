@@ -9,7 +9,7 @@
 
 use logbook::Entry;
 
-use crate::model::{Model, Violation};
+use crate::model::{Invariant, Model, Violation};
 use crate::run::RunStats;
 use crate::seeds;
 
@@ -100,7 +100,7 @@ impl Book {
     }
 
     /// Records the first violation.
-    pub fn violate(&mut self, invariant: u8, message: String, op_index: usize) {
+    pub fn violate(&mut self, invariant: Invariant, message: String, op_index: usize) {
         if self.violation.is_none() {
             self.violation = Some((Violation { invariant, message }, op_index));
         }

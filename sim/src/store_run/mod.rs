@@ -35,7 +35,7 @@ use self::book::Book;
 use self::worker::{worker, World};
 use crate::clock::SimClock;
 use crate::disk::SimDisk;
-use crate::model::{check_recovered, Recovered, Violation};
+use crate::model::{check_recovered, Invariant, Recovered, Violation};
 use crate::ops::Op;
 use crate::run::{Failure, RunResult, RunSpec, Setup};
 use crate::scenario::SchedulerSpec;
@@ -49,7 +49,7 @@ const STEPS_MAX: usize = 2_000_000;
 /// Simulated ms after the last op within which every callback must have been called.
 const LIVENESS_MS: u64 = 2_000;
 /// The invariant number of a liveness failure (an acknowledgement that never comes).
-pub const LIVENESS: u8 = 10;
+pub const LIVENESS: Invariant = Invariant::Liveness;
 
 /// Runs one seed of a store scenario under its shuttle schedule.
 pub fn run(spec: &RunSpec) -> RunResult {
@@ -277,7 +277,7 @@ impl Harness {
                 "store has last {last:?} boundary {purged:?}, model has last {want_last} boundary {want_purged:?}"
             );
             let k = self.last_op;
-            b.violate(0, msg, k);
+            b.violate(Invariant::LiveState, msg, k);
         }
     }
 
@@ -353,7 +353,7 @@ impl Harness {
                 }
                 Err(e) => {
                     return Err(Violation {
-                        invariant: 8,
+                        invariant: Invariant::IdempotentRecovery,
                         message: format!("the recovered store did not reopen: {e}"),
                     })
                 }
@@ -371,7 +371,7 @@ impl Harness {
             attempt += 1;
             if attempt > OPEN_ATTEMPTS_MAX {
                 let msg = format!("the store did not reopen in {OPEN_ATTEMPTS_MAX} attempts");
-                return Err(err(8, msg));
+                return Err(err(Invariant::IdempotentRecovery, msg));
             }
             let opened = Log::open(
                 Arc::new(self.disk.clone()),
@@ -385,14 +385,24 @@ impl Harness {
                     self.trace.event(format_args!("  open failed: {e}"));
                     self.crash();
                 }
-                Err(e) => return Err(err(7, format!("recovery failed: {e}"))),
+                Err(e) => {
+                    return Err(err(
+                        Invariant::Classification,
+                        format!("recovery failed: {e}"),
+                    ))
+                }
             }
         };
         self.disk.set_faults_enabled(false);
         let read = read_all(&mut log);
         self.disk.set_faults_enabled(true);
         drop(log);
-        let r = read.map_err(|e| err(7, format!("reading the recovered store failed: {e}")))?;
+        let r = read.map_err(|e| {
+            err(
+                Invariant::Classification,
+                format!("reading the recovered store failed: {e}"),
+            )
+        })?;
         let mut b = self.book();
         b.stats.recoveries += 1;
         let checks = check_recovered(&b.model, &r)?;

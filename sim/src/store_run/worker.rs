@@ -9,7 +9,7 @@ use logbook::{Error, HardState, LogId, Store, Strategy};
 use super::book::Book;
 use crate::clock::SimClock;
 use crate::disk::SimDisk;
-use crate::model::describe;
+use crate::model::{describe, Invariant};
 use crate::ops::Op;
 use crate::trace::Trace;
 
@@ -176,9 +176,11 @@ fn append(w: &Arc<World>, t: usize, i: usize, count: u16, new_term: bool, payloa
                 let mut b = lock_book(&book);
                 b.callbacks_pending -= 1;
                 match r {
-                    Ok(l) if l != last => {
-                        b.violate(1, format!("the callback of {last} was called with {l}"), i)
-                    }
+                    Ok(l) if l != last => b.violate(
+                        Invariant::DurablePrefix,
+                        format!("the callback of {last} was called with {l}"),
+                        i,
+                    ),
                     Ok(l) => b.claim(l, generation),
                     Err(_) => {}
                 }
@@ -272,7 +274,7 @@ fn read_one(w: &World, i: usize, back: u16) {
                     describe(got.as_ref()),
                     describe(want.as_ref())
                 );
-                b.violate(5, msg, i);
+                b.violate(Invariant::NoPhantomReads, msg, i);
             }
         }
         Err(e) => on_read_error(w, e, i),
@@ -309,7 +311,7 @@ fn read_range(w: &World, i: usize, back: u16, count: u16, bytes: u32) {
                     describe(got.get(at)),
                     describe(want.get(at))
                 );
-                b.violate(5, msg, i);
+                b.violate(Invariant::NoPhantomReads, msg, i);
             }
         }
         Err(e) => on_read_error(w, e, i),
@@ -352,14 +354,18 @@ fn on_error(w: &World, e: Error, i: usize) {
             b.failed = true;
         }
         Error::Corruption { path, .. } => b.violate(
-            7,
+            Invariant::Classification,
             format!(
                 "corruption reported in {} but nothing rotted",
                 path.display()
             ),
             i,
         ),
-        e => b.violate(0, format!("unexpected error from the store: {e}"), i),
+        e => b.violate(
+            Invariant::LiveState,
+            format!("unexpected error from the store: {e}"),
+            i,
+        ),
     }
 }
 

@@ -1,11 +1,13 @@
-//! Model test: random operation sequences against the engine on the real filesystem, checked
-//! after every step against a plain in-memory reference model, for every strategy x policy.
-
-mod common;
+//! Model test: random operation sequences against the engine's `Log` on the real
+//! filesystem, checked after every step against the simulator's reference model
+//! (`logbook_sim::model::State`, the one the swarm and the kill -9 checker use), for every
+//! strategy x policy. No crash here: the live state must equal the model's at every step,
+//! and a clean close and reopen must keep all of it.
 
 use std::sync::Arc;
 
-use logbook::{Config, Entry, HardState, Log, LogId, StdFs, SystemClock};
+use logbook::{Config, Entry, FlushPolicy, HardState, Log, LogId, StdFs, SystemClock};
+use logbook_sim::model::State;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -50,35 +52,41 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The reference: what the log must hold.
+/// The reference: the logical state and the hard state last saved.
 #[derive(Debug, Default)]
 struct Model {
-    entries: Vec<Entry>,
-    purged: Option<LogId>,
+    state: State,
     hard_state: HardState,
 }
 
-impl Model {
-    fn boundary(&self) -> u64 {
-        self.purged.map_or(0, |p| p.index)
-    }
-    fn last(&self) -> LogId {
-        self.entries
-            .last()
-            .map(Entry::log_id)
-            .or(self.purged)
-            .unwrap_or(LogId::new(0, 0))
-    }
-    fn get(&self, i: u64) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.index == i)
-    }
+/// The four strategy x policy pairs, with small segments, cache and prefetch so that a
+/// short run rotates, misses and prefetches.
+fn configs() -> [Config; 4] {
+    use logbook::Strategy::*;
+    use FlushPolicy::*;
+    let batch = Batch {
+        threshold: 8,
+        interval_ms: 5,
+    };
+    [
+        Config::new(DiskFirst, Immediate),
+        Config::new(DiskFirst, batch),
+        Config::new(MemFirst, Immediate),
+        Config::new(MemFirst, batch),
+    ]
+    .map(|c| {
+        c.with_segment_size_bytes(4096)
+            .with_cache_entries_max(16)
+            .with_prefetch_entries(4)
+    })
 }
 
 fn check(log: &mut Log, m: &Model) {
-    assert_eq!(log.last_index(), m.last().index);
-    assert_eq!(log.last_log_id(), (m.last().index > 0).then_some(m.last()));
-    assert_eq!(log.last_purged(), m.purged);
-    assert_eq!(log.first_index(), m.boundary() + 1);
+    let last = m.state.last();
+    assert_eq!(log.last_index(), last.index);
+    assert_eq!(log.last_log_id(), (last.index > 0).then_some(last));
+    assert_eq!(log.last_purged(), m.state.boundary);
+    assert_eq!(log.first_index(), m.state.boundary_index() + 1);
     assert_eq!(log.hard_state(), m.hard_state);
     assert!(log.durable_index() <= log.last_index());
 }
@@ -97,7 +105,7 @@ fn run(cfg: Config, ops: Vec<Op>) {
                 term_bump,
                 payload_len,
             } => {
-                let last = m.last();
+                let last = m.state.last();
                 let term = last.term.max(1) + term_bump as u64;
                 let es: Vec<Entry> = (1..=count as u64)
                     .map(|k| {
@@ -108,9 +116,9 @@ fn run(cfg: Config, ops: Vec<Op>) {
                     })
                     .collect();
                 log.append(&es).unwrap();
-                m.entries.extend(es);
+                m.state = m.state.appended(&es);
                 // A non-continuous append is refused and changes nothing.
-                let gap = Entry::new(m.last().index + 2, term, vec![1]);
+                let gap = Entry::new(m.state.last().index + 2, term, vec![1]);
                 assert!(matches!(
                     log.append(&[gap]),
                     Err(logbook::Error::NotContinuous { .. })
@@ -118,27 +126,28 @@ fn run(cfg: Config, ops: Vec<Op>) {
             }
             Op::Truncate { back } => {
                 let from = m
+                    .state
                     .last()
                     .index
                     .saturating_sub(back as u64)
-                    .max(m.boundary() + 1);
+                    .max(m.state.boundary_index() + 1);
                 log.truncate(from).unwrap();
-                m.entries.retain(|e| e.index < from);
+                m.state = m.state.truncated(from);
             }
             Op::Purge { ahead } => {
-                let upto = (m.last().index as i64 + ahead as i64).max(0) as u64;
-                let term = m.get(upto).map_or(m.last().term, |e| e.term);
+                let last = m.state.last();
+                let upto = (last.index as i64 + ahead as i64).max(0) as u64;
+                let term = m.state.visible(upto).map_or(last.term, |e| e.term);
                 log.purge(LogId::new(term, upto)).unwrap();
-                if upto > m.boundary() {
-                    m.purged = Some(LogId::new(term, upto));
-                    m.entries.retain(|e| e.index > upto);
+                if upto > m.state.boundary_index() {
+                    m.state = m.state.purged(LogId::new(term, upto));
                 }
             }
             Op::HardState { term, vote } => {
                 let hs = HardState {
                     term: term as u64,
                     vote: vote.map(u64::from),
-                    commit: m.boundary(),
+                    commit: m.state.boundary_index(),
                 };
                 log.save_hard_state(hs).unwrap();
                 m.hard_state = hs;
@@ -152,31 +161,20 @@ fn run(cfg: Config, ops: Vec<Op>) {
                 );
             }
             Op::ReadOne { back } => {
-                let i = m.last().index.saturating_sub(back as u64);
-                assert_eq!(log.entry(i).unwrap().as_ref(), m.get(i), "entry {i}");
+                let i = m.state.last().index.saturating_sub(back as u64);
+                let want = m.state.visible(i);
+                assert_eq!(log.entry(i).unwrap().as_ref(), want, "entry {i}");
             }
             Op::ReadRange { back, count, bytes } => {
                 let from = m
+                    .state
                     .last()
                     .index
                     .saturating_sub(back as u64)
-                    .max(m.boundary() + 1);
-                let got = log
-                    .entries(from, from + 20, count as usize, bytes as u64)
-                    .unwrap();
-                let mut want = Vec::new();
-                let mut total = 0u64;
-                for e in m
-                    .entries
-                    .iter()
-                    .filter(|e| e.index >= from && e.index < from + 20)
-                {
-                    if want.len() >= count as usize || (!want.is_empty() && total >= bytes as u64) {
-                        break;
-                    }
-                    total += e.payload.len() as u64;
-                    want.push(e.clone());
-                }
+                    .max(m.state.boundary_index() + 1);
+                let (count, bytes) = (count as usize, bytes as u64);
+                let got = log.entries(from, from + 20, count, bytes).unwrap();
+                let want = m.state.range(from, from + 20, count, bytes);
                 assert_eq!(got, want, "range from {from} count {count} bytes {bytes}");
             }
             Op::Reopen => {
@@ -190,8 +188,9 @@ fn run(cfg: Config, ops: Vec<Op>) {
     log.close().unwrap();
     let mut log = open();
     check(&mut log, &m);
-    for e in &m.entries {
-        assert_eq!(log.entry(e.index).unwrap().as_ref(), Some(e));
+    for e in m.state.log.iter() {
+        let want = m.state.visible(e.index);
+        assert_eq!(log.entry(e.index).unwrap().as_ref(), want);
     }
 }
 
@@ -200,21 +199,21 @@ proptest! {
 
     #[test]
     fn disk_first_immediate(ops in proptest::collection::vec(op(), 1..60)) {
-        run(common::all_configs()[0].1.clone(), ops);
+        run(configs()[0].clone(), ops);
     }
 
     #[test]
     fn disk_first_batch(ops in proptest::collection::vec(op(), 1..60)) {
-        run(common::all_configs()[1].1.clone(), ops);
+        run(configs()[1].clone(), ops);
     }
 
     #[test]
     fn mem_first_immediate(ops in proptest::collection::vec(op(), 1..60)) {
-        run(common::all_configs()[2].1.clone(), ops);
+        run(configs()[2].clone(), ops);
     }
 
     #[test]
     fn mem_first_batch(ops in proptest::collection::vec(op(), 1..60)) {
-        run(common::all_configs()[3].1.clone(), ops);
+        run(configs()[3].clone(), ops);
     }
 }
