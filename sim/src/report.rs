@@ -44,53 +44,7 @@ pub fn summary_table(sums: &[ScenarioSummary], elapsed_s: f64) -> String {
     );
     let total_seeds: u64 = sums.iter().map(|s| s.seeds_run).sum();
     for s in sums {
-        let fails = s.verdict().len();
-        let flag = if s.faults_never_fired() {
-            "NO-FAULTS"
-        } else if s.scenario.spec.expect == crate::scenario::Expect::Violation {
-            "expect"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            out,
-            "{:<26} {:>6} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6} {:>5}",
-            s.scenario.name,
-            s.seeds_run,
-            s.stats.ops,
-            s.stats.crashes,
-            s.stats.recoveries,
-            s.stats.checks,
-            s.stats.faults.faults(),
-            s.stats.corruption_reported,
-            fails,
-            flag
-        );
-        let kinds: Vec<String> = s
-            .stats
-            .faults
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{k}={n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "    faults: {}",
-            if kinds.is_empty() {
-                "none".to_string()
-            } else {
-                kinds.join(" ")
-            }
-        );
-        if s.scenario.spec.expect == crate::scenario::Expect::Violation {
-            let _ = writeln!(
-                out,
-                "    violations found (expected) on {} of {} seeds; first at seed {:?}",
-                s.detections.len(),
-                s.seeds_run,
-                s.detections.first()
-            );
-        }
+        scenario_rows(&mut out, s);
     }
     let _ = writeln!(
         out,
@@ -98,6 +52,58 @@ pub fn summary_table(sums: &[ScenarioSummary], elapsed_s: f64) -> String {
         total_seeds as f64 / elapsed_s.max(1e-9)
     );
     out
+}
+
+/// One scenario's rows of the summary table: its counts, its faults by kind and, for an
+/// out-of-contract scenario, the seeds that caught it.
+fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
+    let fails = s.verdict().len();
+    let flag = if s.faults_never_fired() {
+        "NO-FAULTS"
+    } else if s.scenario.spec.expect == crate::scenario::Expect::Violation {
+        "expect"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{:<26} {:>6} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6} {:>5}",
+        s.scenario.name,
+        s.seeds_run,
+        s.stats.ops,
+        s.stats.crashes,
+        s.stats.recoveries,
+        s.stats.checks,
+        s.stats.faults.faults(),
+        s.stats.corruption_reported,
+        fails,
+        flag
+    );
+    let kinds: Vec<String> = s
+        .stats
+        .faults
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "    faults: {}",
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(" ")
+        }
+    );
+    if s.scenario.spec.expect == crate::scenario::Expect::Violation {
+        let _ = writeln!(
+            out,
+            "    violations found (expected) on {} of {} seeds; first at seed {:?}",
+            s.detections.len(),
+            s.seeds_run,
+            s.detections.first()
+        );
+    }
 }
 
 /// One failure, with its replay command.

@@ -40,6 +40,7 @@ pub struct Case {
 }
 
 /// Every case, in the order the suite runs them.
+// check-sizes: table
 pub fn cases() -> Vec<Case> {
     use CaseKind::{Crash, Ops};
     let c = |name, about, kind| Case { name, about, kind };

@@ -86,99 +86,125 @@ pub fn explore(factory: &dyn StoreFactory, bound: &CrashBound) -> Exploration {
     let mut x = Exploration::default();
     for (seq_no, seq) in sequences(bound).iter().enumerate() {
         x.sequences += 1;
-        // Count the calls of the prefix and of the whole sequence, with no crash.
-        let counted = catch_unwind(AssertUnwindSafe(|| {
-            let disk = SimDisk::new(0, crash_rates(), Trace::new(false));
-            let mut exec = Exec::new(factory, disk.clone());
-            let prefix = &seq[..seq.len().saturating_sub(1)];
-            drive(&mut exec, prefix)?;
-            let n_prev = if seq.is_empty() { 0 } else { disk.fs_calls() };
-            if let Some(&sym) = seq.last() {
-                exec.run(sym).map_err(|h| match h {
-                    Halt::Crashed => "the disk crashed unasked".to_string(),
-                    Halt::Failed(m) => m,
-                })?;
-            }
-            Ok::<_, String>((n_prev, disk.fs_calls()))
-        }));
-        let (n_prev, n) = match counted {
-            Ok(Ok(c)) => c,
-            Ok(Err(m)) => {
+        let (n_prev, n) = match count_calls(factory, seq) {
+            Ok(c) => c,
+            Err(m) => {
                 fail(&mut x, format!("[{}] without a crash: {m}", names(seq)));
-                continue;
-            }
-            Err(p) => {
-                fail(
-                    &mut x,
-                    format!(
-                        "[{}] without a crash: panic: {}",
-                        names(seq),
-                        super::panic_text(p)
-                    ),
-                );
                 continue;
             }
         };
         let points = ((n_prev + 1)..=n).map(Some).chain([None]);
         for point in points {
-            x.crash_points += 1;
-            let mut seen = BTreeSet::new();
-            let mut faults = FaultCounters::default();
-            let mut repeats = 0;
-            for s in 0..bound.seeds_per_point {
-                x.crash_runs += 1;
-                let seed =
-                    mix(mix(seq_no as u64) ^ point.unwrap_or(0).wrapping_mul(0x1_0001) ^ (s << 40));
-                let one = catch_unwind(AssertUnwindSafe(|| {
-                    let disk = SimDisk::new(seed, crash_rates(), Trace::new(false));
-                    if let Some(c) = point {
-                        disk.arm_crash_at(c);
-                    }
-                    let mut exec = Exec::new(factory, disk.clone());
-                    drive(&mut exec, seq)?;
-                    exec.crash();
-                    faults.add(&disk.counters());
-                    if !seen.insert(exec.fingerprint()) {
-                        return Ok(None);
-                    }
-                    exec.check_recovery().map(Some)
-                }));
-                let at = || {
-                    let op = seq.last().map_or("the first open".into(), |s| {
-                        format!("{} and its tick", s.name())
-                    });
-                    let p = point.map_or("after the end".into(), |c| {
-                        let (k, of) = (c - n_prev, n - n_prev);
-                        format!("inside Fs call #{c} (call {k} of {of} of {op})")
-                    });
-                    format!("[{}] crash {p}, disk seed {seed:#x}", names(seq))
-                };
-                match one {
-                    Ok(Ok(None)) => {
-                        x.duplicate_states += 1;
-                        repeats += 1;
-                        if repeats >= bound.stop_after_repeats {
-                            break;
-                        }
-                    }
-                    Ok(Ok(Some(checks))) => {
-                        x.crash_states += 1;
-                        x.checks += checks;
-                        repeats = 0;
-                    }
-                    Ok(Err(m)) => {
-                        x.crash_states += 1;
-                        fail(&mut x, format!("{}: {m}", at()));
-                        break;
-                    }
-                    Err(p) => {
-                        fail(&mut x, format!("{}: panic: {}", at(), super::panic_text(p)));
-                        break;
-                    }
-                }
-            }
-            x.faults.add(&faults);
+            let at = Point {
+                seq_no,
+                seq,
+                crash_at: point,
+                n_prev,
+                n,
+            };
+            crash_point(&mut x, factory, bound, &at);
         }
     }
     x
+}
+
+/// The `Fs` calls of `seq` run with no crash: before its last operation, and in all.
+fn count_calls(factory: &dyn StoreFactory, seq: &[Sym]) -> Result<(u64, u64), String> {
+    let counted = catch_unwind(AssertUnwindSafe(|| {
+        let disk = SimDisk::new(0, crash_rates(), Trace::new(false));
+        let mut exec = Exec::new(factory, disk.clone());
+        let prefix = &seq[..seq.len().saturating_sub(1)];
+        drive(&mut exec, prefix)?;
+        let n_prev = if seq.is_empty() { 0 } else { disk.fs_calls() };
+        if let Some(&sym) = seq.last() {
+            exec.run(sym).map_err(|h| match h {
+                Halt::Crashed => "the disk crashed unasked".to_string(),
+                Halt::Failed(m) => m,
+            })?;
+        }
+        Ok::<_, String>((n_prev, disk.fs_calls()))
+    }));
+    match counted {
+        Ok(r) => r,
+        Err(p) => Err(format!("panic: {}", super::panic_text(p))),
+    }
+}
+
+/// One crash point of one sequence: inside `Fs` call `crash_at` (`None`: after the end).
+struct Point<'a> {
+    seq_no: usize,
+    seq: &'a [Sym],
+    crash_at: Option<u64>,
+    /// The calls before the sequence's last operation, and in all.
+    n_prev: u64,
+    n: u64,
+}
+
+impl Point<'_> {
+    /// Where the crash happened, for a failure's line.
+    fn describe(&self, seed: u64) -> String {
+        let op = self.seq.last().map_or("the first open".into(), |s| {
+            format!("{} and its tick", s.name())
+        });
+        let p = self.crash_at.map_or("after the end".into(), |c| {
+            let (k, of) = (c - self.n_prev, self.n - self.n_prev);
+            format!("inside Fs call #{c} (call {k} of {of} of {op})")
+        });
+        format!("[{}] crash {p}, disk seed {seed:#x}", names(self.seq))
+    }
+}
+
+/// Crashes at `at` under up to `seeds_per_point` disk seeds (stopping after
+/// `stop_after_repeats` recovered states in a row that were seen before), and checks each
+/// new recovered state.
+fn crash_point(x: &mut Exploration, factory: &dyn StoreFactory, bound: &CrashBound, at: &Point) {
+    x.crash_points += 1;
+    let mut seen = BTreeSet::new();
+    let mut faults = FaultCounters::default();
+    let mut repeats = 0;
+    for s in 0..bound.seeds_per_point {
+        x.crash_runs += 1;
+        let seed = mix(mix(at.seq_no as u64)
+            ^ at.crash_at.unwrap_or(0).wrapping_mul(0x1_0001)
+            ^ (s << 40));
+        let one = catch_unwind(AssertUnwindSafe(|| {
+            let disk = SimDisk::new(seed, crash_rates(), Trace::new(false));
+            if let Some(c) = at.crash_at {
+                disk.arm_crash_at(c);
+            }
+            let mut exec = Exec::new(factory, disk.clone());
+            drive(&mut exec, at.seq)?;
+            exec.crash();
+            faults.add(&disk.counters());
+            if !seen.insert(exec.fingerprint()) {
+                return Ok(None);
+            }
+            exec.check_recovery().map(Some)
+        }));
+        match one {
+            Ok(Ok(None)) => {
+                x.duplicate_states += 1;
+                repeats += 1;
+                if repeats >= bound.stop_after_repeats {
+                    break;
+                }
+            }
+            Ok(Ok(Some(checks))) => {
+                x.crash_states += 1;
+                x.checks += checks;
+                repeats = 0;
+            }
+            Ok(Err(m)) => {
+                x.crash_states += 1;
+                fail(x, format!("{}: {m}", at.describe(seed)));
+                break;
+            }
+            Err(p) => {
+                let panic = super::panic_text(p);
+                fail(x, format!("{}: panic: {panic}", at.describe(seed)));
+                break;
+            }
+        }
+    }
+    x.faults.add(&faults);
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use logbook::{HardState, LogId};
+use logbook::{Entry, HardState, LogId};
 
 use super::alphabet::Sym;
 use super::disks::SIM_STORE_DIR;
@@ -72,12 +72,26 @@ impl<'a> Exec<'a> {
         self.store.as_deref_mut().expect("open")
     }
 
+    /// Runs `sym` on the store and the model, then the tick, then compares the two.
     pub(crate) fn run(&mut self, sym: Sym) -> Result<(), Halt> {
         self.ops += 1;
+        if let Err(e) = self.apply(sym) {
+            return Err(self.halt(sym.name(), e));
+        }
+        let durable = self.store().durable_index();
+        self.model.observe_durable(durable);
+        if let Err(e) = self.store().tick() {
+            return Err(self.halt(&format!("the tick after {}", sym.name()), e));
+        }
+        self.compare(sym)
+    }
+
+    /// `sym` on the model and the store.
+    fn apply(&mut self, sym: Sym) -> Result<(), StoreError> {
         let cur = self.model.current().clone();
         let last = cur.last();
         let b = cur.boundary_index();
-        let r = match sym {
+        match sym {
             Sym::Append1 | Sym::AppendRotate => {
                 if std::mem::take(&mut self.bump_term) {
                     self.term += 1;
@@ -124,15 +138,12 @@ impl<'a> Exec<'a> {
                 r
             }
             Sym::Flush => self.store().flush(),
-        };
-        if let Err(e) = r {
-            return Err(self.halt(sym.name(), e));
         }
-        let durable = self.store().durable_index();
-        self.model.observe_durable(durable);
-        if let Err(e) = self.store().tick() {
-            return Err(self.halt(&format!("the tick after {}", sym.name()), e));
-        }
+    }
+
+    /// After `sym` and its tick: what the store reports durable moves the model on, and
+    /// its bounds must be the model's.
+    fn compare(&mut self, sym: Sym) -> Result<(), Halt> {
         let s = self.store.as_deref().expect("open");
         let (durable, fully, got_last, purged) = (
             s.durable_index(),
@@ -187,42 +198,9 @@ impl<'a> Exec<'a> {
             .factory
             .open(fs.clone(), dir)
             .map_err(|e| format!("invariant 7 (classification): recovery failed: {e}"))?;
-        let read = |s: &mut dyn LogStore| -> Result<Recovered, String> {
-            let boundary = s.last_purged();
-            let last_index = s.last_index();
-            let from = boundary.map_or(0, |b| b.index) + 1;
-            if s.first_index() != from {
-                return Err(format!(
-                    "first_index {} with boundary {boundary:?}",
-                    s.first_index()
-                ));
-            }
-            let entries = s
-                .entries(from, last_index.saturating_add(1), usize::MAX, u64::MAX)
-                .map_err(|e| format!("invariant 7: reading the recovered store failed: {e}"))?;
-            Ok(Recovered {
-                boundary,
-                last_index,
-                entries,
-                hard_state: s.hard_state(),
-            })
-        };
-        let r = read(&mut *s)?;
+        let r = read_recovered(&mut *s)?;
         let mut checks = check_recovered(&self.model, &r).map_err(|v| v.to_string())?;
-        let b = r.boundary.map_or(0, |l| l.index);
-        for i in b..=r.last_index.saturating_add(1) {
-            checks += 1;
-            let want = (i > b)
-                .then(|| r.entries.get((i - b - 1) as usize))
-                .flatten();
-            let got = s.entry(i);
-            if !matches!(&got, Ok(g) if g.as_ref() == want) {
-                return Err(format!(
-                    "invariant 5 (no phantom reads): entry({i}) returned {got:?}, the range read {}",
-                    crate::model::describe(want)
-                ));
-            }
-        }
+        checks += check_point_reads(&mut *s, &r)?;
         // The recovered store takes a new entry, and a clean reopen keeps it and the rest.
         let term = r
             .entries
@@ -241,30 +219,80 @@ impl<'a> Exec<'a> {
             .factory
             .open(fs, dir)
             .map_err(|e| format!("reopen after recovery failed: {e}"))?;
-        let r2 = read(&mut *s)?;
-        let mut want = r.entries.clone();
-        want.push(next);
+        let r2 = read_recovered(&mut *s)?;
         checks += 1;
-        if r2.boundary != r.boundary || r2.entries != want || r2.hard_state != r.hard_state {
-            return Err(format!(
-                "the recovered store took entry {} and flushed it, but a clean reopen shows \
-                 boundary {:?} (was {:?}), last {} with {} entries (want {} with {}), \
-                 hard state {:?} (was {:?})",
-                r.last_index + 1,
-                r2.boundary,
-                r.boundary,
-                r2.last_index,
-                r2.entries.len(),
-                r.last_index + 1,
-                want.len(),
-                r2.hard_state,
-                r.hard_state
-            ));
-        }
+        check_kept(&r, next, &r2)?;
         s.close()
             .map_err(|e| format!("close after recovery failed: {e}"))?;
         Ok(checks)
     }
+}
+
+/// What a reopened store holds, read with one range read.
+fn read_recovered(s: &mut dyn LogStore) -> Result<Recovered, String> {
+    let boundary = s.last_purged();
+    let last_index = s.last_index();
+    let from = boundary.map_or(0, |b| b.index) + 1;
+    if s.first_index() != from {
+        return Err(format!(
+            "first_index {} with boundary {boundary:?}",
+            s.first_index()
+        ));
+    }
+    let entries = s
+        .entries(from, last_index.saturating_add(1), usize::MAX, u64::MAX)
+        .map_err(|e| format!("invariant 7: reading the recovered store failed: {e}"))?;
+    Ok(Recovered {
+        boundary,
+        last_index,
+        entries,
+        hard_state: s.hard_state(),
+    })
+}
+
+/// Invariant 5 on a recovered store: each point read, from the boundary to one past the
+/// end, agrees with the range read `r`. Returns the number of checks.
+fn check_point_reads(s: &mut dyn LogStore, r: &Recovered) -> Result<u64, String> {
+    let b = r.boundary.map_or(0, |l| l.index);
+    let mut checks = 0;
+    for i in b..=r.last_index.saturating_add(1) {
+        checks += 1;
+        let want = (i > b)
+            .then(|| r.entries.get((i - b - 1) as usize))
+            .flatten();
+        let got = s.entry(i);
+        if !matches!(&got, Ok(g) if g.as_ref() == want) {
+            return Err(format!(
+                "invariant 5 (no phantom reads): entry({i}) returned {got:?}, the range read {}",
+                crate::model::describe(want)
+            ));
+        }
+    }
+    Ok(checks)
+}
+
+/// After the recovered store `r` took `next` and closed, a clean reopen `r2` keeps
+/// everything.
+fn check_kept(r: &Recovered, next: Entry, r2: &Recovered) -> Result<(), String> {
+    let mut want = r.entries.clone();
+    want.push(next);
+    if r2.boundary != r.boundary || r2.entries != want || r2.hard_state != r.hard_state {
+        return Err(format!(
+            "the recovered store took entry {} and flushed it, but a clean reopen shows \
+             boundary {:?} (was {:?}), last {} with {} entries (want {} with {}), \
+             hard state {:?} (was {:?})",
+            r.last_index + 1,
+            r2.boundary,
+            r.boundary,
+            r2.last_index,
+            r2.entries.len(),
+            r.last_index + 1,
+            want.len(),
+            r2.hard_state,
+            r.hard_state
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `seq` on `disk` (crashing where it is armed). `Ok(true)` when the disk crashed.

@@ -64,6 +64,57 @@ impl Default for Options {
     }
 }
 
+/// One case in one mode; `None` when the case does not run in that mode.
+fn run_case(
+    factory: &dyn StoreFactory,
+    disks: &dyn Disks,
+    case: &Case,
+    mode: Mode,
+) -> Option<CaseReport> {
+    let label = format!("{}-{mode}", case.name);
+    let mut r = CaseReport {
+        case: case.name,
+        mode,
+        outcome: Outcome::Pass,
+        ops: 0,
+        checks: 0,
+        reopens: 0,
+    };
+    let disk = match disks.fresh(&label) {
+        Ok(d) => d,
+        Err(e) => {
+            r.outcome = Outcome::Fail(format!("no fresh directory: {e}"));
+            return Some(r);
+        }
+    };
+    let verdict = match case.kind {
+        CaseKind::Ops(f) => catch_unwind(AssertUnwindSafe(|| {
+            let mut runner = Runner::new(factory, disk, mode)?;
+            let result = f(&mut runner);
+            (r.ops, r.checks, r.reopens) = (runner.ops, runner.checks, runner.reopens);
+            result?;
+            let finished = runner.finish();
+            r.reopens += 1;
+            finished
+        })),
+        CaseKind::Crash(_) if mode != Mode::Plain => return None,
+        CaseKind::Crash(_) if disk.sim.is_none() => {
+            r.outcome = Outcome::Skipped("crashes need the simulated disk".into());
+            return Some(r);
+        }
+        CaseKind::Crash(f) => catch_unwind(AssertUnwindSafe(|| {
+            (r.ops, r.checks, r.reopens) = f(factory)?;
+            Ok(())
+        })),
+    };
+    r.outcome = match verdict {
+        Ok(Ok(())) => Outcome::Pass,
+        Ok(Err(why)) => Outcome::Fail(why),
+        Err(p) => Outcome::Fail(format!("panicked: {}", panic_text(p))),
+    };
+    Some(r)
+}
+
 /// The case name the crash enumeration is reported under.
 pub const CRASH_CASE: &str = "crash-enumeration";
 
@@ -77,50 +128,7 @@ pub fn run(factory: &dyn StoreFactory, disks: &dyn Disks, opts: &Options) -> Rep
     ];
     for case in cases() {
         for (_, mode) in modes.iter().filter(|(on, _)| *on) {
-            let label = format!("{}-{mode}", case.name);
-            let mut r = CaseReport {
-                case: case.name,
-                mode: *mode,
-                outcome: Outcome::Pass,
-                ops: 0,
-                checks: 0,
-                reopens: 0,
-            };
-            let disk = match disks.fresh(&label) {
-                Ok(d) => d,
-                Err(e) => {
-                    r.outcome = Outcome::Fail(format!("no fresh directory: {e}"));
-                    reports.push(r);
-                    continue;
-                }
-            };
-            let verdict = match case.kind {
-                CaseKind::Ops(f) => catch_unwind(AssertUnwindSafe(|| {
-                    let mut runner = Runner::new(factory, disk, *mode)?;
-                    let result = f(&mut runner);
-                    (r.ops, r.checks, r.reopens) = (runner.ops, runner.checks, runner.reopens);
-                    result?;
-                    let finished = runner.finish();
-                    r.reopens += 1;
-                    finished
-                })),
-                CaseKind::Crash(_) if *mode != Mode::Plain => continue,
-                CaseKind::Crash(_) if disk.sim.is_none() => {
-                    r.outcome = Outcome::Skipped("crashes need the simulated disk".into());
-                    reports.push(r);
-                    continue;
-                }
-                CaseKind::Crash(f) => catch_unwind(AssertUnwindSafe(|| {
-                    (r.ops, r.checks, r.reopens) = f(factory)?;
-                    Ok(())
-                })),
-            };
-            r.outcome = match verdict {
-                Ok(Ok(())) => Outcome::Pass,
-                Ok(Err(why)) => Outcome::Fail(why),
-                Err(p) => Outcome::Fail(format!("panicked: {}", panic_text(p))),
-            };
-            reports.push(r);
+            reports.extend(run_case(factory, disks, &case, *mode));
         }
     }
     let exploration = opts.crash.as_ref().map(|bound| {

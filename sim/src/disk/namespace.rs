@@ -59,6 +59,30 @@ fn persist_child_dirs(st: &mut DiskState, parent: &Path) {
 }
 
 /// How many subdirectories of `parent` wait for its `sync_dir` to make their names durable.
+/// The fault `dir_sync_error` on `dir`: each pending file op is kept or dropped at random
+/// (a dropped one dooms the directory's durable state to diverge); the names of new
+/// subdirectories stay pending, for the next sync_dir to persist. Returns the ops dropped.
+fn fail_dir_sync(st: &mut DiskState, dir: &Path) -> u64 {
+    let d = st
+        .dirs
+        .get_mut(dir)
+        .expect("the caller checked the directory");
+    let mut dropped = 0;
+    for op in std::mem::take(&mut d.pending) {
+        if st.rng.coin() {
+            op.apply(&mut d.durable);
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped > 0 {
+        d.diverged = true;
+        d.doomed += dropped;
+    }
+    st.counters.dir_sync_errors += 1;
+    dropped
+}
+
 fn pending_child_dirs(st: &DiskState, parent: &Path) -> usize {
     st.dirs
         .iter()
@@ -341,22 +365,7 @@ impl Fs for SimDisk {
                 persist_dir(d);
                 return Ok(());
             }
-            // The names of new subdirectories stay pending (the next sync_dir may persist
-            // them); only the file ops are dropped or kept at random.
-            let d = st.dirs.get_mut(&dir).expect("checked above");
-            let mut dropped = 0;
-            for op in std::mem::take(&mut d.pending) {
-                if st.rng.coin() {
-                    op.apply(&mut d.durable);
-                } else {
-                    dropped += 1;
-                }
-            }
-            if dropped > 0 {
-                d.diverged = true;
-                d.doomed += dropped;
-            }
-            st.counters.dir_sync_errors += 1;
+            let dropped = fail_dir_sync(st, &dir);
             trace.event(format_args!(
                 "disk fault dir_sync_error {shown} pending={pending} dropped={dropped}"
             ));

@@ -111,7 +111,6 @@ pub(crate) fn lanes_svg(ops: &[LaneOp]) -> String {
     let span = (WIDTH_PX - LABEL_PX - 10) as f64 / (t_max - t_min) as f64;
     let x = |t: u64| LABEL_PX as f64 + (t - t_min) as f64 * span;
     let height = lanes.len() as u64 * LANE_PX + 10;
-    let (r, g, b) = FAILURE_RGB;
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH_PX}\" height=\"{height}\" \
          font-size=\"10\" font-family=\"monospace\">\n"
@@ -131,36 +130,42 @@ pub(crate) fn lanes_svg(ops: &[LaneOp]) -> String {
         let y = lanes[&o.client] as u64 * LANE_PX + 4;
         let x0 = x(o.call);
         let x1 = o.ret.map_or(WIDTH_PX as f64 - 4.0, x).max(x0 + 3.0);
-        let fill = if o.in_window {
-            format!("rgb({r},{g},{b})")
-        } else {
-            "#90caf9".to_string()
-        };
-        let dash = if o.ret.is_none() {
-            " stroke-dasharray=\"4 2\""
-        } else {
-            ""
-        };
-        let stroke = if o.closes_window { "#000" } else { "#555" };
-        let width = if o.closes_window { 3 } else { 1 };
-        let label = escape(&o.label);
-        let _ = write!(
-            out,
-            "<g><title>{label}</title><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" \
-             height=\"18\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"{dash}/>",
-            x1 - x0,
-        );
-        // A label is drawn only where it fits its bar; the tooltip always has it.
-        if o.label.chars().count() as f64 * CHAR_PX < x1 - x0 - 4.0 {
-            let _ = write!(
-                out,
-                "<text x=\"{:.1}\" y=\"{}\">{label}</text>",
-                x0 + 2.0,
-                y + 13
-            );
-        }
+        bar(&mut out, o, x0, x1, y);
         out.push_str("</g>\n");
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// One operation's bar (and its label where it fits) from `x0` to `x1` at height `y`.
+fn bar(out: &mut String, o: &LaneOp, x0: f64, x1: f64, y: u64) {
+    let (r, g, b) = FAILURE_RGB;
+    let fill = if o.in_window {
+        format!("rgb({r},{g},{b})")
+    } else {
+        "#90caf9".to_string()
+    };
+    let dash = if o.ret.is_none() {
+        " stroke-dasharray=\"4 2\""
+    } else {
+        ""
+    };
+    let stroke = if o.closes_window { "#000" } else { "#555" };
+    let width = if o.closes_window { 3 } else { 1 };
+    let label = escape(&o.label);
+    let _ = write!(
+        out,
+        "<g><title>{label}</title><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" \
+         height=\"18\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"{dash}/>",
+        x1 - x0,
+    );
+    // A label is drawn only where it fits its bar; the tooltip always has it.
+    if o.label.chars().count() as f64 * CHAR_PX < x1 - x0 - 4.0 {
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{}\">{label}</text>",
+            x0 + 2.0,
+            y + 13
+        );
+    }
 }

@@ -101,134 +101,195 @@ pub fn load_jepsen_log(path: &Path) -> Result<RegisterHistory, JepsenLoadError> 
 /// An operation being built; `None` once dropped (a failed write).
 type Slot = Option<Operation<RegisterInput, RegisterOutput>>;
 
+/// One event line's fields: `<process> <type> <f> <value>`.
+struct Fields<'a> {
+    line: usize,
+    process: u64,
+    kind: &'a str,
+    f: &'a str,
+    value: String,
+}
+
+impl Fields<'_> {
+    fn err(&self, kind: JepsenErrorKind) -> JepsenParseError {
+        JepsenParseError {
+            line: self.line,
+            kind,
+        }
+    }
+
+    fn bad_value(&self) -> JepsenParseError {
+        self.err(JepsenErrorKind::BadValue {
+            kind: self.kind.to_string(),
+            f: self.f.to_string(),
+            value: self.value.clone(),
+        })
+    }
+
+    /// `:invoke`, `:ok` or `:fail`: a line that starts or returns an operation.
+    fn is_event(&self) -> bool {
+        matches!(self.kind, ":invoke" | ":ok" | ":fail")
+    }
+}
+
+/// The log read so far.
+#[derive(Default)]
+struct Parser {
+    slots: Vec<Slot>,
+    /// Process -> (slot, line of the invocation).
+    outstanding: BTreeMap<u64, (usize, usize)>,
+}
+
 /// Parses a Jepsen register log (see the module docs for the format).
 pub fn parse_jepsen_log(text: &str) -> Result<RegisterHistory, JepsenParseError> {
-    let mut slots: Vec<Slot> = Vec::new();
-    // Process -> (slot, line of the invocation).
-    let mut outstanding: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
+    let mut p = Parser::default();
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let err = |kind| JepsenParseError { line, kind };
-        let tokens: Vec<&str> = raw.split_whitespace().collect();
-        if tokens.is_empty() {
-            continue;
+        if let Some(fields) = fields(i + 1, raw)? {
+            p.event(fields)?;
         }
-        let [info, util, dash, process, kind, f, value @ ..] = tokens.as_slice() else {
-            return Err(err(JepsenErrorKind::Malformed));
-        };
-        if (*info, *util, *dash) != ("INFO", "jepsen.util", "-") {
-            return Err(err(JepsenErrorKind::Malformed));
-        }
-        let value = value.join(" ");
-        let time = line as u64;
-        let bad_value = || {
-            err(JepsenErrorKind::BadValue {
-                kind: kind.to_string(),
-                f: f.to_string(),
-                value: value.clone(),
-            })
-        };
-        let is_event = matches!(*kind, ":invoke" | ":ok" | ":fail");
-        let process = match process.parse::<u64>() {
-            Ok(p) => p,
-            // Non-numeric processes (the nemesis) only ever appear on other lines.
-            Err(_) if !is_event => continue,
-            Err(_) => return Err(err(JepsenErrorKind::BadProcess(process.to_string()))),
-        };
-        if *kind == ":invoke" {
-            if let Some(&(_, since)) = outstanding.get(&process) {
-                return Err(err(JepsenErrorKind::AlreadyOutstanding { process, since }));
-            }
-            let input = match *f {
-                ":read" if value == "nil" => RegisterInput::Read,
-                ":write" => RegisterInput::Write(parse_int(&value).ok_or_else(bad_value)?),
-                ":cas" => {
-                    let (from, to) = parse_pair(&value).ok_or_else(bad_value)?;
-                    RegisterInput::Cas { from, to }
-                }
-                ":read" => return Err(bad_value()),
-                other => return Err(err(JepsenErrorKind::UnknownFunction(other.to_string()))),
-            };
-            if slots.len() >= super::history::MAX_OPS {
-                return Err(err(JepsenErrorKind::TooManyOps));
-            }
-            outstanding.insert(process, (slots.len(), line));
-            slots.push(Some(Operation {
-                client: process,
-                input,
-                call: time,
-                ret: None,
-                output: None,
-            }));
-            continue;
-        }
+    }
+    History::from_operations(p.slots.into_iter().flatten()).map_err(|_| JepsenParseError {
+        line: text.lines().count(),
+        kind: JepsenErrorKind::TooManyOps,
+    })
+}
 
-        let Some(&(slot, since)) = outstanding.get(&process) else {
-            if is_event {
-                return Err(err(JepsenErrorKind::NothingOutstanding { process }));
+/// The fields of line number `line`; `None` for a blank line or a line about a
+/// non-numeric process (the nemesis) that is not an event.
+fn fields(line: usize, raw: &str) -> Result<Option<Fields<'_>>, JepsenParseError> {
+    let err = |kind| JepsenParseError { line, kind };
+    let tokens: Vec<&str> = raw.split_whitespace().collect();
+    if tokens.is_empty() {
+        return Ok(None);
+    }
+    let [info, util, dash, process, kind, f, value @ ..] = tokens.as_slice() else {
+        return Err(err(JepsenErrorKind::Malformed));
+    };
+    if (*info, *util, *dash) != ("INFO", "jepsen.util", "-") {
+        return Err(err(JepsenErrorKind::Malformed));
+    }
+    let mut fields = Fields {
+        line,
+        process: 0,
+        kind,
+        f,
+        value: value.join(" "),
+    };
+    match process.parse::<u64>() {
+        Ok(p) => fields.process = p,
+        // Non-numeric processes (the nemesis) only ever appear on other lines.
+        Err(_) if !fields.is_event() => return Ok(None),
+        Err(_) => return Err(err(JepsenErrorKind::BadProcess(process.to_string()))),
+    }
+    Ok(Some(fields))
+}
+
+impl Parser {
+    fn event(&mut self, l: Fields<'_>) -> Result<(), JepsenParseError> {
+        match l.kind {
+            ":invoke" => self.invoke(l),
+            _ => self.complete(l),
+        }
+    }
+
+    fn invoke(&mut self, l: Fields<'_>) -> Result<(), JepsenParseError> {
+        if let Some(&(_, since)) = self.outstanding.get(&l.process) {
+            let process = l.process;
+            return Err(l.err(JepsenErrorKind::AlreadyOutstanding { process, since }));
+        }
+        let input = match l.f {
+            ":read" if l.value == "nil" => RegisterInput::Read,
+            ":write" => RegisterInput::Write(parse_int(&l.value).ok_or_else(|| l.bad_value())?),
+            ":cas" => {
+                let (from, to) = parse_pair(&l.value).ok_or_else(|| l.bad_value())?;
+                RegisterInput::Cas { from, to }
             }
-            continue; // an `:info` (or other) line about nothing outstanding: no effect
+            ":read" => return Err(l.bad_value()),
+            other => return Err(l.err(JepsenErrorKind::UnknownFunction(other.to_string()))),
         };
-        let Some(op) = slots.get_mut(slot).and_then(Option::as_mut) else {
+        if self.slots.len() >= super::history::MAX_OPS {
+            return Err(l.err(JepsenErrorKind::TooManyOps));
+        }
+        self.outstanding
+            .insert(l.process, (self.slots.len(), l.line));
+        self.slots.push(Some(Operation {
+            client: l.process,
+            input,
+            call: l.line as u64,
+            ret: None,
+            output: None,
+        }));
+        Ok(())
+    }
+
+    /// A line about the process's outstanding operation: a return (`:ok`, `:fail`) or
+    /// anything else, which leaves it pending to the end.
+    fn complete(&mut self, l: Fields<'_>) -> Result<(), JepsenParseError> {
+        let Some(&(slot, since)) = self.outstanding.get(&l.process) else {
+            if l.is_event() {
+                let process = l.process;
+                return Err(l.err(JepsenErrorKind::NothingOutstanding { process }));
+            }
+            return Ok(()); // an `:info` (or other) line about nothing outstanding: no effect
+        };
+        let Some(op) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             debug_assert!(false, "outstanding slots are live");
-            continue;
-        };
-        let mismatch = || {
-            err(JepsenErrorKind::Mismatch {
-                f: f.to_string(),
-                since,
-                input: op.input,
-            })
+            return Ok(());
         };
         let same_f = matches!(
-            (*f, op.input),
+            (l.f, op.input),
             (":read", RegisterInput::Read)
                 | (":write", RegisterInput::Write(_))
                 | (":cas", RegisterInput::Cas { .. })
         );
         if !same_f {
-            return Err(mismatch());
+            let (f, input) = (l.f.to_string(), op.input);
+            return Err(l.err(JepsenErrorKind::Mismatch { f, since, input }));
         }
-        outstanding.remove(&process);
-        if !is_event {
-            continue; // not a return: the operation stays pending
+        self.outstanding.remove(&l.process);
+        if !l.is_event() {
+            return Ok(()); // not a return: the operation stays pending
         }
-        // The outcome: Some(output) for a return, None for a return with unknown
-        // output, and `drop` for an operation that did not happen.
-        let (output, drop) = match (*kind, op.input) {
-            (":ok", RegisterInput::Read) => {
-                let v = if value == "nil" {
-                    None
-                } else {
-                    Some(parse_int(&value).ok_or_else(bad_value)?)
-                };
-                (Some(RegisterOutput::Read(v)), false)
+        match outcome(&l, op.input)? {
+            Some(output) => {
+                op.ret = Some(l.line as u64);
+                op.output = output;
             }
-            (":ok", RegisterInput::Write(v)) => {
-                if parse_int(&value) != Some(v) {
-                    return Err(bad_value());
-                }
-                (Some(RegisterOutput::Write), false)
-            }
-            (_, RegisterInput::Cas { from, to }) => {
-                if parse_pair(&value) != Some((from, to)) {
-                    return Err(bad_value());
-                }
-                (Some(RegisterOutput::Cas(*kind == ":ok")), false)
-            }
-            (_, RegisterInput::Read) => (None, false), // `:fail :read`: unknown result
-            (_, RegisterInput::Write(_)) => (None, true), // `:fail :write`: did not happen
-        };
-        if drop {
-            slots[slot] = None;
-        } else {
-            op.ret = Some(time);
-            op.output = output;
+            None => self.slots[slot] = None,
         }
+        Ok(())
     }
-    History::from_operations(slots.into_iter().flatten()).map_err(|_| JepsenParseError {
-        line: text.lines().count(),
-        kind: JepsenErrorKind::TooManyOps,
+}
+
+/// What a return line says of an operation with `input`: `Some(Some(output))` for a
+/// return, `Some(None)` for a return with unknown output, `None` for an operation that did
+/// not happen.
+fn outcome(
+    l: &Fields<'_>,
+    input: RegisterInput,
+) -> Result<Option<Option<RegisterOutput>>, JepsenParseError> {
+    Ok(match (l.kind, input) {
+        (":ok", RegisterInput::Read) => {
+            let v = match l.value.as_str() {
+                "nil" => None,
+                v => Some(parse_int(v).ok_or_else(|| l.bad_value())?),
+            };
+            Some(Some(RegisterOutput::Read(v)))
+        }
+        (":ok", RegisterInput::Write(v)) => {
+            if parse_int(&l.value) != Some(v) {
+                return Err(l.bad_value());
+            }
+            Some(Some(RegisterOutput::Write))
+        }
+        (_, RegisterInput::Cas { from, to }) => {
+            if parse_pair(&l.value) != Some((from, to)) {
+                return Err(l.bad_value());
+            }
+            Some(Some(RegisterOutput::Cas(l.kind == ":ok")))
+        }
+        (_, RegisterInput::Read) => Some(None), // `:fail :read`: unknown result
+        (_, RegisterInput::Write(_)) => None,   // `:fail :write`: did not happen
     })
 }
 

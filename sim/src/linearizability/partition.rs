@@ -78,23 +78,7 @@ impl Checker {
         M: Model,
         K: Ord + Clone,
     {
-        let mut by_key: BTreeMap<K, Vec<OpId>> = BTreeMap::new();
-        for (id, op) in history.ops().iter().enumerate() {
-            by_key.entry(part(&op.input)).or_default().push(id);
-        }
-        let parts: Vec<Part<K, M::Input, M::Output>> = by_key
-            .into_iter()
-            .map(|(key, ids)| {
-                let history = sub_history(history.ops(), &ids);
-                let events = history.events();
-                Part {
-                    key,
-                    ids,
-                    history,
-                    events,
-                }
-            })
-            .collect();
+        let parts = split(history, part);
         let mut out = PartitionedCheck {
             result: CheckResult::Linearizable { order: Vec::new() },
             failed_part: None,
@@ -131,20 +115,7 @@ impl Checker {
             return out;
         }
         out.steps = progress.iter().map(Progress::steps).sum();
-        let mut order = Vec::with_capacity(history.len());
-        for (p, progress) in parts.iter().zip(progress) {
-            match progress {
-                Progress::Done(o, _) => order.extend(o.iter().map(|&i| p.ids[i])),
-                Progress::OutOfSteps(steps) => {
-                    out.result = CheckResult::Unknown { steps };
-                    out.failed_part = Some(p.key.clone());
-                    return out;
-                }
-                Progress::Searching(_) => unreachable!("turns end when every part is done"),
-            }
-        }
-        out.result = CheckResult::Linearizable { order };
-        out
+        finish(out, &parts, progress, history.len())
     }
 
     /// Gives each unfinished search a turn, round after round, until one finds its part
@@ -195,6 +166,54 @@ impl Progress {
             Progress::Searching(s) | Progress::OutOfSteps(s) | Progress::Done(_, s) => *s,
         }
     }
+}
+
+/// `history`'s parts by key, in key order.
+fn split<K: Ord, I: Clone, O: Clone>(
+    history: &History<I, O>,
+    part: impl Fn(&I) -> K,
+) -> Vec<Part<K, I, O>> {
+    let mut by_key: BTreeMap<K, Vec<OpId>> = BTreeMap::new();
+    for (id, op) in history.ops().iter().enumerate() {
+        by_key.entry(part(&op.input)).or_default().push(id);
+    }
+    by_key
+        .into_iter()
+        .map(|(key, ids)| {
+            let history = sub_history(history.ops(), &ids);
+            let events = history.events();
+            Part {
+                key,
+                ids,
+                history,
+                events,
+            }
+        })
+        .collect()
+}
+
+/// The verdict once no part failed: linearizable with every part's witness, or unknown at
+/// the first part that ran out of budget.
+fn finish<K: Clone, I, O>(
+    mut out: PartitionedCheck<K, I, O>,
+    parts: &[Part<K, I, O>],
+    progress: Vec<Progress>,
+    ops: usize,
+) -> PartitionedCheck<K, I, O> {
+    let mut order = Vec::with_capacity(ops);
+    for (p, progress) in parts.iter().zip(progress) {
+        match progress {
+            Progress::Done(o, _) => order.extend(o.iter().map(|&i| p.ids[i])),
+            Progress::OutOfSteps(steps) => {
+                out.result = CheckResult::Unknown { steps };
+                out.failed_part = Some(p.key.clone());
+                return out;
+            }
+            Progress::Searching(_) => unreachable!("turns end when every part is done"),
+        }
+    }
+    out.result = CheckResult::Linearizable { order };
+    out
 }
 
 /// The operations `ids` of `ops`, as a history of their own (times kept).

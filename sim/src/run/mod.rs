@@ -222,23 +222,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         spec.seed,
         schedule.len()
     ));
-    let mut stop = h.recover();
-    let mut op_index = 0;
-    if stop.is_ok() {
-        for (i, op) in schedule.iter().enumerate() {
-            op_index = i;
-            h.trace.event(format_args!("op {i}: {op}"));
-            h.stats.ops += 1;
-            stop = h.step(op).and_then(|()| h.after_op());
-            if stop.is_err() {
-                break;
-            }
-        }
-        if stop.is_ok() {
-            h.trace.event("final crash");
-            stop = h.crash_and_recover();
-        }
-    }
+    let (stop, op_index) = h.play(&schedule);
     let failure = match stop {
         Err(Stop::Violation(v)) => {
             trace.event(format_args!("VIOLATION {v}"));
@@ -258,6 +242,29 @@ pub fn run(spec: &RunSpec) -> RunResult {
         trace: trace.take_lines(),
         schedule,
         rates,
+    }
+}
+
+impl Harness {
+    /// The run itself: open, every operation of `schedule` (with the checks after each),
+    /// and a final crash and recovery. Returns how it stopped and at which operation.
+    fn play(&mut self, schedule: &[Op]) -> (Step, usize) {
+        let mut stop = self.recover();
+        let mut op_index = 0;
+        if stop.is_err() {
+            return (stop, op_index);
+        }
+        for (i, op) in schedule.iter().enumerate() {
+            op_index = i;
+            self.trace.event(format_args!("op {i}: {op}"));
+            self.stats.ops += 1;
+            stop = self.step(op).and_then(|()| self.after_op());
+            if stop.is_err() {
+                return (stop, op_index);
+            }
+        }
+        self.trace.event("final crash");
+        (self.crash_and_recover(), op_index)
     }
 }
 

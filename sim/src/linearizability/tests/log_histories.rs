@@ -38,6 +38,12 @@ fn concurrent_log_histories() {
         ok(1, append(1, 1), 0, 10, Out::Ok),
     ]);
     assert!(check(&RaftLog, &both_win).is_not_linearizable());
+}
+
+#[test]
+fn an_append_in_flight_at_a_crash_lands_whole_or_not_at_all() {
+    let h = |ops| history(ops);
+    let ok = |c, input, call, ret, out| op(c, input, call, Some(ret), Some(out));
     // An append in flight at a crash may or may not have landed.
     let landed = h(vec![
         op(0, append(1, 2), 0, None, None),
@@ -82,6 +88,12 @@ fn concurrent_log_histories() {
         ),
     ]);
     assert!(check(&RaftLog, &torn).is_not_linearizable());
+}
+
+#[test]
+fn purges_and_truncations_that_were_seen_are_never_undone() {
+    let h = |ops| history(ops);
+    let ok = |c, input, call, ret, out| op(c, input, call, Some(ret), Some(out));
     // A purge that returned is never undone.
     let resurrected = h(vec![
         ok(0, append(1, 3), 0, 1, Out::Ok),

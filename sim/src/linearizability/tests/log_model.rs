@@ -63,6 +63,7 @@ fn state_invariant_is_enforced() {
 }
 
 #[test]
+// check-sizes: table
 fn transitions() {
     use LogError::{NotContinuous, Purged};
     let not_cont = || Out::Err(NotContinuous);

@@ -60,6 +60,7 @@ fn parses_every_event_kind() {
 }
 
 #[test]
+// check-sizes: table
 fn errors_are_typed_with_line_numbers() {
     let cases: Vec<(String, usize, K)> = vec![
         ("garbage\n".into(), 1, K::Malformed),

@@ -24,6 +24,7 @@ fn pending(c: u64, input: In, call: u64) -> RegOp {
 }
 
 /// (name, history, linearizable?, for failures: the op whose return closes the window).
+// check-sizes: table
 fn cases() -> Vec<(&'static str, Vec<RegOp>, bool, Option<OpId>)> {
     vec![
         ("empty", vec![], true, None),
