@@ -90,21 +90,27 @@ where
             tracing::warn!(%first, "append leaves a hole; moving the purge boundary over it");
             self.purge_locked(view, LogId::new(leader, first.index - 1))?;
         }
-        let mut prev = view.last_log_id();
-        for e in entries {
-            let id = *e.get_log_id();
-            if let Some(p) = prev.filter(|p| term(&id) < term(p)) {
-                return Err(defensive(
-                    ErrorSubject::Log(id),
-                    Violation::DirtyLog {
-                        higher_index_log_id: id,
-                        lower_index_log_id: p,
-                    },
-                ));
-            }
-            prev = Some(id);
+        let last = terms_never_decrease(view.last_log_id(), entries)?;
+        let (records, new_head) = self.records(view, first, entries)?;
+        self.store
+            .append_with_callback(&records, move |r| complete(callback, r))
+            .or_storage(ErrorSubject::Logs, ErrorVerb::Write)?;
+        if new_head.is_some() {
+            view.head = new_head;
         }
+        view.last = last;
+        Ok(())
+    }
 
+    /// The logbook records for `entries` (which start at `first`, the next index): the
+    /// entries themselves, after a genesis head if the logbook holds none yet (returned as
+    /// the new head).
+    fn records(
+        &self,
+        view: &View,
+        first: LogId<u64>,
+        entries: &[C::Entry],
+    ) -> Result<(Vec<LbEntry>, NewHead)> {
         let mut lb = self
             .store
             .last_index()
@@ -131,14 +137,7 @@ where
             records.push(LbEntry::new(lb, term(id), encode_entry(e)?));
             lb += 1;
         }
-        self.store
-            .append_with_callback(&records, move |r| complete(callback, r))
-            .or_storage(ErrorSubject::Logs, ErrorVerb::Write)?;
-        if new_head.is_some() {
-            view.head = new_head;
-        }
-        view.last = prev;
-        Ok(())
+        Ok((records, new_head))
     }
 
     fn truncate_locked(&self, view: &mut View, at: LogId<u64>) -> Result<()> {
@@ -217,4 +216,29 @@ where
         view.last = None;
         Ok(())
     }
+}
+
+/// A genesis head written with a batch: its logbook index and the head.
+type NewHead = Option<(u64, Head)>;
+
+/// Refuses `entries` if a term goes backwards after `prev` (the log's last id) or within
+/// them; returns the last id.
+fn terms_never_decrease<E: RaftLogId<u64>>(
+    mut prev: Option<LogId<u64>>,
+    entries: &[E],
+) -> Result<Option<LogId<u64>>> {
+    for e in entries {
+        let id = *e.get_log_id();
+        if let Some(p) = prev.filter(|p| term(&id) < term(p)) {
+            return Err(defensive(
+                ErrorSubject::Log(id),
+                Violation::DirtyLog {
+                    higher_index_log_id: id,
+                    lower_index_log_id: p,
+                },
+            ));
+        }
+        prev = Some(id);
+    }
+    Ok(prev)
 }

@@ -387,7 +387,19 @@ impl Crashee {
     }
 }
 
-fn main() {
+/// The command line.
+struct Args {
+    dir: String,
+    strategy: Strategy,
+    policy: logbook::FlushPolicy,
+    seed: u64,
+    segment_size: u64,
+    /// MemFirst: acknowledge appends before they are durable (the kill test must catch it).
+    lie: bool,
+}
+
+/// Parses the command line, or exits 64 with the usage.
+fn parse_args() -> Args {
     let args: Vec<String> = std::env::args().collect();
     let lie = args.len() == 7 && args[6] == "lie";
     if args.len() != 6 && !lie {
@@ -398,7 +410,7 @@ fn main() {
         );
         exit(64);
     }
-    let dir = &args[1];
+    let dir = args[1].clone();
     let (Some(strategy), Some(policy), Ok(seed), Ok(segment_size)) = (
         parse_strategy(&args[2]),
         parse_policy(&args[3]),
@@ -408,33 +420,57 @@ fn main() {
         eprintln!("bad arguments: {args:?}");
         exit(64);
     };
+    Args {
+        dir,
+        strategy,
+        policy,
+        seed,
+        segment_size,
+        lie,
+    }
+}
+
+/// What open recovered: the boundary, the terms of the entries above it, the hard state
+/// and the last log id.
+type Recovered = (Option<LogId>, VecDeque<u64>, HardState, Option<LogId>);
+
+fn read_recovered(store: &Store) -> logbook::Result<Recovered> {
+    let first = store.first_index()?;
+    let last = store.last_index()?;
+    let mut terms = VecDeque::new();
+    let mut from = first;
+    while from <= last {
+        let batch = store.entries(from, last + 1, 1024, u64::MAX)?;
+        let Some(e) = batch.last() else { break };
+        from = e.index + 1;
+        terms.extend(batch.iter().map(|e| e.term));
+    }
+    Ok((
+        store.last_purged()?,
+        terms,
+        store.hard_state()?,
+        store.last_log_id()?,
+    ))
+}
+
+fn main() {
+    let Args {
+        dir,
+        strategy,
+        policy,
+        seed,
+        segment_size,
+        lie,
+    } = parse_args();
     let started = Instant::now();
-    let store = match Store::open(dir, store_config(strategy, policy, segment_size)) {
+    let store = match Store::open(&dir, store_config(strategy, policy, segment_size)) {
         Ok(s) => s,
         Err(e) => {
             emit(&[Line::Error(format!("open: {e}"))]);
             exit(2);
         }
     };
-    let read = || -> logbook::Result<_> {
-        let first = store.first_index()?;
-        let last = store.last_index()?;
-        let mut terms = VecDeque::new();
-        let mut from = first;
-        while from <= last {
-            let batch = store.entries(from, last + 1, 1024, u64::MAX)?;
-            let Some(e) = batch.last() else { break };
-            from = e.index + 1;
-            terms.extend(batch.iter().map(|e| e.term));
-        }
-        Ok((
-            store.last_purged()?,
-            terms,
-            store.hard_state()?,
-            store.last_log_id()?,
-        ))
-    };
-    let (boundary, terms, hs, last_log_id) = match read() {
+    let (boundary, terms, hs, last_log_id) = match read_recovered(&store) {
         Ok(v) => v,
         Err(e) => {
             emit(&[Line::Error(format!("reading the recovered log: {e}"))]);

@@ -43,6 +43,14 @@ fn state_of(start: &Verified) -> State {
     }
 }
 
+/// Where each intent landed among the states, for its acknowledgement.
+#[derive(Default)]
+struct Intents {
+    appended: AppendedAt,
+    truncated_at: HashMap<u64, usize>,
+    purged_at: HashMap<LogId, usize>,
+}
+
 impl Round {
     /// Reads `lines`; protocol violations go to `v`. `None` if the protocol is broken so
     /// badly (an append that does not continue the log, a truncation of the purged prefix)
@@ -61,9 +69,7 @@ impl Round {
             truncations: Vec::new(),
         };
         r.model.hard_state = start.hard_state;
-        let mut appended: AppendedAt = HashMap::new();
-        let mut truncated_at: HashMap<u64, usize> = HashMap::new();
-        let mut purged_at: HashMap<LogId, usize> = HashMap::new();
+        let mut at = Intents::default();
         for (n, line) in lines.iter().enumerate() {
             match line {
                 Line::Start(s) if n == 0 && *s == start.start_line() => {}
@@ -73,51 +79,78 @@ impl Round {
                     start.start_line()
                 )),
                 Line::Start(_) => v.push(format!("protocol: S line at line {}", n + 1)),
-                Line::Append { first, last, term } => {
-                    r.append(*first, *last, *term, v)?;
-                    for index in *first..=*last {
-                        appended.insert(LogId::new(*term, index), (r.pos(), *last));
-                    }
-                }
-                Line::Truncate { from } => {
-                    st.truncations_attempted += 1;
-                    r.truncate(*from, v)?;
-                    truncated_at.insert(*from, r.pos());
-                }
-                Line::Purge(id) => {
-                    st.purges_attempted += 1;
-                    r.purge(*id);
-                    purged_at.insert(*id, r.pos());
-                }
-                Line::HardState(hs) => r.model.hard_state_in_flight = Some(*hs),
-                Line::AckEntry { index, term } => {
-                    st.acked_entries += 1;
-                    r.ack_entry(LogId::new(*term, *index), &appended, v);
-                }
-                Line::AckTruncate { from } => {
-                    st.truncations_acked += 1;
-                    r.ack(truncated_at.get(from), || format!("T {from}"), v);
-                }
-                Line::AckPurge(id) => {
-                    st.purges_acked += 1;
-                    let at = purged_at.get(id);
-                    if at.is_some() {
-                        r.model.boundary_floor = r.model.boundary_floor.max(id.index);
-                    }
-                    r.ack(at, || format!("P {} {}", id.index, id.term), v);
-                }
-                Line::AckHardState(hs) => {
-                    st.hard_states_acked += 1;
-                    if r.model.hard_state_in_flight != Some(*hs) {
-                        v.push(format!("protocol: ack H {hs:?} without its intent"));
-                    }
-                    r.model.hard_state = *hs;
-                    r.model.hard_state_in_flight = None;
-                }
                 Line::Error(msg) => v.push(format!("the crashee's store returned an error: {msg}")),
+                Line::Append { .. }
+                | Line::Truncate { .. }
+                | Line::Purge(_)
+                | Line::HardState(_) => r.intent(line, &mut at, v, st)?,
+                _ => r.acknowledged(line, &at, v, st),
             }
         }
         Some(r)
+    }
+
+    /// An intent line: the state it makes, remembered in `at` for its acknowledgement.
+    fn intent(
+        &mut self,
+        line: &Line,
+        at: &mut Intents,
+        v: &mut Vec<String>,
+        st: &mut Stats,
+    ) -> Option<()> {
+        match line {
+            Line::Append { first, last, term } => {
+                self.append(*first, *last, *term, v)?;
+                for index in *first..=*last {
+                    at.appended
+                        .insert(LogId::new(*term, index), (self.pos(), *last));
+                }
+            }
+            Line::Truncate { from } => {
+                st.truncations_attempted += 1;
+                self.truncate(*from, v)?;
+                at.truncated_at.insert(*from, self.pos());
+            }
+            Line::Purge(id) => {
+                st.purges_attempted += 1;
+                self.purge(*id);
+                at.purged_at.insert(*id, self.pos());
+            }
+            Line::HardState(hs) => self.model.hard_state_in_flight = Some(*hs),
+            _ => debug_assert!(false, "not an intent: {line:?}"),
+        }
+        Some(())
+    }
+
+    /// An acknowledgement line: the state its intent made (in `at`) is now durable.
+    fn acknowledged(&mut self, line: &Line, at: &Intents, v: &mut Vec<String>, st: &mut Stats) {
+        match line {
+            Line::AckEntry { index, term } => {
+                st.acked_entries += 1;
+                self.ack_entry(LogId::new(*term, *index), &at.appended, v);
+            }
+            Line::AckTruncate { from } => {
+                st.truncations_acked += 1;
+                self.ack(at.truncated_at.get(from), || format!("T {from}"), v);
+            }
+            Line::AckPurge(id) => {
+                st.purges_acked += 1;
+                let pos = at.purged_at.get(id);
+                if pos.is_some() {
+                    self.model.boundary_floor = self.model.boundary_floor.max(id.index);
+                }
+                self.ack(pos, || format!("P {} {}", id.index, id.term), v);
+            }
+            Line::AckHardState(hs) => {
+                st.hard_states_acked += 1;
+                if self.model.hard_state_in_flight != Some(*hs) {
+                    v.push(format!("protocol: ack H {hs:?} without its intent"));
+                }
+                self.model.hard_state = *hs;
+                self.model.hard_state_in_flight = None;
+            }
+            _ => debug_assert!(false, "not an acknowledgement: {line:?}"),
+        }
     }
 
     fn pos(&self) -> usize {
