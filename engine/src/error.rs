@@ -35,6 +35,10 @@ pub enum Error {
     /// Another handle holds the store directory.
     #[error("store directory {dir} is locked by another handle")]
     Locked { dir: PathBuf },
+    /// [`crate::inspect`] was pointed at a directory that holds no store: missing, not a
+    /// directory, or with neither `meta` nor a segment file. Nothing was written to it.
+    #[error("{dir} is not a logbook store: {reason}")]
+    NotAStore { dir: PathBuf, reason: String },
     /// An append did not continue the log.
     #[error("append of index {got} does not continue the log (expected {expected})")]
     NotContinuous { expected: u64, got: u64 },

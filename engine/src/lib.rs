@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod fs;
 mod group_commit;
+pub mod inspect;
 pub mod log;
 mod meta;
 #[cfg(feature = "openraft")]

@@ -47,7 +47,7 @@ use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::meta::MetaFile;
+use crate::meta::{MetaBody, MetaFile, MetaOpen};
 use crate::preload::Cut;
 use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
 use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment, SegmentLog};
@@ -180,9 +180,8 @@ struct Top {
 }
 
 /// Recovers the segments of `dir` (see the module docs) under the metadata `meta` (its
-/// boundary, and with [`Config::commit_check`] its commit). Its slots are repaired, if they
-/// differ, once the verdict is in and before anything acts on its boundary: a single slot
-/// damaged later must not roll back a boundary that removals already relied on.
+/// boundary, and with [`Config::commit_check`] its commit): [`classify`], then
+/// [`Plan::apply`].
 pub(crate) fn recover(
     fs: Arc<dyn Fs>,
     dir: &Path,
@@ -190,8 +189,64 @@ pub(crate) fn recover(
     meta: &mut MetaFile,
     load_all: bool,
 ) -> Result<Recovered> {
-    let boundary = meta.body.last_purged.map_or(0, |l| l.index);
-    let commit = cfg.commit_check.then_some(meta.body.hard_state.commit);
+    classify(fs, dir, cfg, &meta.body, load_all)?.apply(meta)
+}
+
+/// Reads the metadata of the store in `dir` for an open: `None` for a directory with no
+/// store yet (no `meta`, or one whose creation never finished, and no segment file); a
+/// `meta` missing or empty beside segment files is corruption (creating a new one would
+/// forget the vote).
+pub(crate) fn open_meta(fs: &dyn Fs, dir: &Path) -> Result<Option<MetaFile>> {
+    match MetaFile::open(fs, dir)? {
+        MetaOpen::Found(m) => Ok(Some(m)),
+        MetaOpen::Fresh => {
+            let names = fs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+            match names.iter().find(|n| parse_segment_name(n).is_some()) {
+                Some(seg) => Err(Error::corruption(
+                    dir.join(crate::meta::META_FILE),
+                    0,
+                    format!("metadata missing but segment {seg} exists"),
+                )),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// The verdict of phase 1 (it is `Ok`, or tolerated) and what phase 2 will do. Building it
+/// changed nothing on disk; [`Plan::apply`] does.
+pub(crate) struct Plan {
+    pub segs: SegmentLog,
+    pub boundary: u64,
+    continues_min: u64,
+    /// Files above the log (torn creations, tolerated corrupt files), newest first, to remove.
+    pub drop: Vec<u64>,
+    /// The segment the log ends in, and where it is cut (a torn tail or tolerated
+    /// corruption).
+    pub cut: Option<(u64, u64)>,
+    /// The segment the log ends in and its records, as the plan leaves them.
+    tail_state: Option<(u64, Scan)>,
+    /// The index the log continues at when a tolerant cut leaves no tail of its own.
+    ends_before: Option<u64>,
+    /// The last entry above the boundary the plan leaves, if any.
+    pub last: Option<LogId>,
+    /// With `load_all`: every entry above the boundary the plan leaves.
+    pub entries: Option<VecDeque<Entry>>,
+    pub torn_cuts: u32,
+}
+
+/// Phase 1 of recovery (see the module docs): classifies the directory under the metadata
+/// `meta`, reading only, and returns the plan, or the corruption that a strict recovery
+/// refuses. With `load_all` every segment is read and checked, and the entries collected.
+pub(crate) fn classify(
+    fs: Arc<dyn Fs>,
+    dir: &Path,
+    cfg: &Config,
+    meta: &MetaBody,
+    load_all: bool,
+) -> Result<Plan> {
+    let boundary = meta.last_purged.map_or(0, |l| l.index);
+    let commit = cfg.commit_check.then_some(meta.hard_state.commit);
     let mut map = BTreeMap::new();
     for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
         if let Some(first) = parse_segment_name(&name) {
@@ -211,7 +266,7 @@ pub(crate) fn recover(
     };
     let firsts: Vec<u64> = segs.segments.keys().copied().collect();
 
-    // Phase 1: classify. Nothing here changes the directory.
+    // Nothing here changes the directory.
     // Purge leftovers, by name: every file but the newest whose successor starts at or below
     // the boundary + 1. After them comes the live run of segments, each sealed before the
     // next was created (a purge of every segment ends a run: the next creation seals
@@ -228,27 +283,7 @@ pub(crate) fn recover(
         Some(t) => &live[..live.partition_point(|f| *f < t.first)],
         None => &live[..0],
     };
-    // The engine creates a segment where the log continues: after the last record of the
-    // segment before it in the run (sealed first), or, starting a run, after the boundary of
-    // the time, at or below today's.
-    let created_right = |c: u64| match &top.tail {
-        Some(t) => c == t.scan.next_index,
-        None => c <= continues_min,
-    };
-    if let Some(created) = top.creation.filter(|c| !created_right(*c) && !j.tolerant) {
-        let expected = match &top.tail {
-            Some(t) => format!("continues at {}", t.scan.next_index),
-            None => format!("is empty up to {boundary}"),
-        };
-        return Err(Error::corruption(
-            &segs.segments[&created].path,
-            0,
-            format!(
-                "a file named for index {created} above the log, which {expected}: not a \
-                 segment creation of this store"
-            ),
-        ));
-    }
+    check_creation(&segs, &top.tail, top.creation, continues_min, &j)?;
     if !j.tolerant {
         verify_leftovers(&mut segs, old, &j)?;
     }
@@ -268,20 +303,17 @@ pub(crate) fn recover(
     let mut cut = None;
     let mut tail_state = None;
     let mut last = None;
+    let mut tail_entries = Vec::new();
     if let Some(t) = top.tail {
         if t.cut {
             cut = Some((t.first, t.scan.end));
         }
         last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
-        tail_state = Some((t.first, t.scan, t.entries));
+        tail_entries = t.entries;
+        tail_state = Some((t.first, t.scan));
     }
-    // The index the log continues at when a tolerant cut leaves no tail of its own.
     let mut ends_before = None;
     let entries = if load_all {
-        let tail_entries = tail_state
-            .as_mut()
-            .map(|(_, _, e)| std::mem::take(e))
-            .unwrap_or_default();
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
         let pre = crate::preload::load_older(
             &mut segs,
@@ -309,7 +341,7 @@ pub(crate) fn recover(
                     end,
                     ..Scan::default()
                 };
-                (first, s, Vec::new())
+                (first, s)
             });
             ends_before = Some(first);
         }
@@ -332,40 +364,109 @@ pub(crate) fn recover(
             tracing::warn!(path = %path.display(), %reason, "recovery opens a log that lost committed entries");
         }
     }
-
-    // Phase 2: the verdict is in. Apply the plan, on a boundary both metadata slots hold.
-    meta.repair()?;
-    apply(&mut segs, &drop, cut)?;
-    match tail_state {
-        Some((first, s, _)) => {
-            let seg = segs.segments.get_mut(&first).expect("kept");
-            seg.len_bytes = s.end;
-            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
-            segs.next_index = s.next_index;
-        }
-        None => segs.next_index = ends_before.unwrap_or(continues_min),
-    }
-    // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
-    segs.remove_upto(boundary)?;
+    // A tail wholly at or below the boundary goes with the purge leftovers.
     if last.is_some_and(|l| l.index <= boundary) {
         last = None;
     }
-    // What recovery reports as durable must be durable, even after a reopen without a
-    // crash: sync the tail and the directory.
-    if let Some((&first, _)) = segs.segments.last_key_value() {
-        let seg = segs.segments.get_mut(&first).expect("segment");
-        let path = seg.path.clone();
-        let file = seg.file(&*j.fs)?;
-        file.sync_data()
-            .map_err(|e| Error::io("sync_data", &path, e))?;
-    }
-    segs_dir_sync(&*j.fs, dir)?;
-    Ok(Recovered {
+    Ok(Plan {
         segs,
+        boundary,
+        continues_min,
+        drop,
+        cut,
+        tail_state,
+        ends_before,
         last,
         entries,
         torn_cuts,
     })
+}
+
+/// The newest file, judged a torn creation by its contents, must be named where the log
+/// continues: after the tail's last record, or, with no tail, at or below the boundary + 1
+/// (after the boundary of the time, at or below today's).
+fn check_creation(
+    segs: &SegmentLog,
+    tail: &Option<Tail>,
+    creation: Option<u64>,
+    continues_min: u64,
+    j: &Judge,
+) -> Result<()> {
+    let created_right = |c: u64| match tail {
+        Some(t) => c == t.scan.next_index,
+        None => c <= continues_min,
+    };
+    let Some(created) = creation.filter(|c| !created_right(*c) && !j.tolerant) else {
+        return Ok(());
+    };
+    let expected = match tail {
+        Some(t) => format!("continues at {}", t.scan.next_index),
+        None => format!("is empty up to {}", j.boundary),
+    };
+    Err(Error::corruption(
+        &segs.segments[&created].path,
+        0,
+        format!(
+            "a file named for index {created} above the log, which {expected}: not a \
+             segment creation of this store"
+        ),
+    ))
+}
+
+impl Plan {
+    /// The index the log continues at once the plan is applied.
+    fn next_index(&self) -> u64 {
+        match &self.tail_state {
+            Some((_, s)) => s.next_index,
+            None => self.ends_before.unwrap_or(self.continues_min),
+        }
+    }
+
+    /// The segments phase 2 removes after `drop` as purge leftovers: those wholly at or
+    /// below the boundary (the same rule as [`SegmentLog::remove_upto`]).
+    pub(crate) fn leftovers(&self) -> Vec<u64> {
+        let kept: Vec<u64> = (self.segs.segments.keys())
+            .filter(|f| !self.drop.contains(f))
+            .copied()
+            .collect();
+        crate::segments::wholly_upto(&kept, self.next_index(), self.boundary)
+    }
+
+    /// Phase 2: applies the plan, on a boundary both metadata slots hold (they are repaired
+    /// first if they differ: a single slot damaged later must not roll back a boundary that
+    /// removals already relied on). Each step is durable before the next, so a crash
+    /// leaves a directory that another recovery classifies the same way or finishes.
+    pub(crate) fn apply(mut self, meta: &mut MetaFile) -> Result<Recovered> {
+        meta.repair()?;
+        apply(&mut self.segs, &self.drop, self.cut)?;
+        let next_index = self.next_index();
+        let mut segs = self.segs;
+        if let Some((first, s)) = self.tail_state {
+            let seg = segs.segments.get_mut(&first).expect("kept");
+            seg.len_bytes = s.end;
+            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
+        }
+        segs.next_index = next_index;
+        // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
+        segs.remove_upto(self.boundary)?;
+        // What recovery reports as durable must be durable, even after a reopen without a
+        // crash: sync the tail and the directory.
+        let fs = segs.fs.clone();
+        if let Some((&first, _)) = segs.segments.last_key_value() {
+            let seg = segs.segments.get_mut(&first).expect("segment");
+            let path = seg.path.clone();
+            let file = seg.file(&*fs)?;
+            file.sync_data()
+                .map_err(|e| Error::io("sync_data", &path, e))?;
+        }
+        segs_dir_sync(&*fs, &segs.dir)?;
+        Ok(Recovered {
+            segs,
+            last: self.last,
+            entries: self.entries,
+            torn_cuts: self.torn_cuts,
+        })
+    }
 }
 
 /// Reads the files from the newest down to the tail, the last segment holding a valid
