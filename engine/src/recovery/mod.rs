@@ -53,6 +53,9 @@ use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
 use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
 
+mod plan;
+pub(crate) use plan::Plan;
+
 /// The records found in one segment, up to the first anomaly.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
@@ -213,28 +216,6 @@ pub(crate) fn open_meta(fs: &dyn Fs, dir: &Path) -> Result<Option<MetaFile>> {
     }
 }
 
-/// The verdict of phase 1 (it is `Ok`, or tolerated) and what phase 2 will do. Building it
-/// changed nothing on disk; [`Plan::apply`] does.
-pub(crate) struct Plan {
-    pub segs: SegmentLog,
-    pub boundary: u64,
-    continues_min: u64,
-    /// Files above the log (torn creations, tolerated corrupt files), newest first, to remove.
-    pub drop: Vec<u64>,
-    /// The segment the log ends in, and where it is cut (a torn tail or tolerated
-    /// corruption).
-    pub cut: Option<(u64, u64)>,
-    /// The segment the log ends in and its records, as the plan leaves them.
-    tail_state: Option<(u64, Scan)>,
-    /// The index the log continues at when a tolerant cut leaves no tail of its own.
-    ends_before: Option<u64>,
-    /// The last entry above the boundary the plan leaves, if any.
-    pub last: Option<LogId>,
-    /// With `load_all`: every entry above the boundary the plan leaves.
-    pub entries: Option<VecDeque<Entry>>,
-    pub torn_cuts: u32,
-}
-
 /// Phase 1 of recovery (see the module docs): classifies the directory under the metadata
 /// `meta`, reading only, and returns the plan, or the corruption that a strict recovery
 /// refuses. With `load_all` every segment is read and checked, and the entries collected.
@@ -277,8 +258,6 @@ pub(crate) fn classify(
         .count();
     let (old, live) = firsts.split_at(leftovers);
     let top = classify_top(&mut segs, live, load_all, &j)?;
-    let mut drop = top.drop;
-    let torn_cuts = top.torn_cuts;
     let below = match &top.tail {
         Some(t) => &live[..live.partition_point(|f| *f < t.first)],
         None => &live[..0],
@@ -300,58 +279,33 @@ pub(crate) fn classify(
             ));
         }
     }
-    let mut cut = None;
-    let mut tail_state = None;
-    let mut last = None;
+    let mut plan = Plan {
+        segs,
+        boundary,
+        continues_min,
+        drop: top.drop,
+        cut: None,
+        tail_state: None,
+        ends_before: None,
+        last: None,
+        entries: None,
+        torn_cuts: top.torn_cuts,
+    };
     let mut tail_entries = Vec::new();
     if let Some(t) = top.tail {
         if t.cut {
-            cut = Some((t.first, t.scan.end));
+            plan.cut = Some((t.first, t.scan.end));
         }
-        last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
+        plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
         tail_entries = t.entries;
-        tail_state = Some((t.first, t.scan));
+        plan.tail_state = Some((t.first, t.scan));
     }
-    let mut ends_before = None;
-    let entries = if load_all {
+    if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
-        let pre = crate::preload::load_older(
-            &mut segs,
-            &order,
-            boundary,
-            tail_entries,
-            j.tolerant,
-            cfg.preload_worker_min_bytes,
-        )?;
-        if let Some(Cut {
-            first,
-            end,
-            next_index,
-        }) = pre.cut
-        {
-            // Tolerated corruption below the tail: the log ends in segment `first`, or just
-            // before it if it holds nothing valid.
-            let keep = next_index > first;
-            let from = order.partition_point(|f| *f < first) + usize::from(keep);
-            drop.extend(order[from..].iter().rev());
-            cut = keep.then_some((first, end));
-            tail_state = keep.then(|| {
-                let s = Scan {
-                    next_index,
-                    end,
-                    ..Scan::default()
-                };
-                (first, s)
-            });
-            ends_before = Some(first);
-        }
-        last = pre.entries.back().map(Entry::log_id);
-        Some(pre.entries)
-    } else {
-        None
-    };
+        load_older(&mut plan, &order, tail_entries, &j, cfg)?;
+    }
     if let Some(commit) = commit {
-        let end = last.map_or(boundary, |l| l.index.max(boundary));
+        let end = plan.last.map_or(boundary, |l| l.index.max(boundary));
         if commit > end {
             let path = dir.join(crate::meta::META_FILE);
             let reason = format!(
@@ -365,21 +319,55 @@ pub(crate) fn classify(
         }
     }
     // A tail wholly at or below the boundary goes with the purge leftovers.
-    if last.is_some_and(|l| l.index <= boundary) {
-        last = None;
+    if plan.last.is_some_and(|l| l.index <= boundary) {
+        plan.last = None;
     }
-    Ok(Plan {
-        segs,
-        boundary,
-        continues_min,
-        drop,
-        cut,
-        tail_state,
-        ends_before,
-        last,
-        entries,
-        torn_cuts,
-    })
+    Ok(plan)
+}
+
+/// With `load_all`: reads and checks the segments of `order` (the live run up to the tail,
+/// whose entries are `tail_entries`), collects their entries into the plan, and folds a
+/// tolerated corruption among them into it: the log then ends at the first bad record.
+fn load_older(
+    plan: &mut Plan,
+    order: &[u64],
+    tail_entries: Vec<Entry>,
+    j: &Judge,
+    cfg: &Config,
+) -> Result<()> {
+    let pre = crate::preload::load_older(
+        &mut plan.segs,
+        order,
+        plan.boundary,
+        tail_entries,
+        j.tolerant,
+        cfg.preload_worker_min_bytes,
+    )?;
+    if let Some(Cut {
+        first,
+        end,
+        next_index,
+    }) = pre.cut
+    {
+        // Tolerated corruption below the tail: the log ends in segment `first`, or just
+        // before it if it holds nothing valid.
+        let keep = next_index > first;
+        let from = order.partition_point(|f| *f < first) + usize::from(keep);
+        plan.drop.extend(order[from..].iter().rev());
+        plan.cut = keep.then_some((first, end));
+        plan.tail_state = keep.then(|| {
+            let s = Scan {
+                next_index,
+                end,
+                ..Scan::default()
+            };
+            (first, s)
+        });
+        plan.ends_before = Some(first);
+    }
+    plan.last = pre.entries.back().map(Entry::log_id);
+    plan.entries = Some(pre.entries);
+    Ok(())
 }
 
 /// The newest file, judged a torn creation by its contents, must be named where the log
@@ -411,62 +399,6 @@ fn check_creation(
              segment creation of this store"
         ),
     ))
-}
-
-impl Plan {
-    /// The index the log continues at once the plan is applied.
-    fn next_index(&self) -> u64 {
-        match &self.tail_state {
-            Some((_, s)) => s.next_index,
-            None => self.ends_before.unwrap_or(self.continues_min),
-        }
-    }
-
-    /// The segments phase 2 removes after `drop` as purge leftovers: those wholly at or
-    /// below the boundary (the same rule as [`SegmentLog::remove_upto`]).
-    pub(crate) fn leftovers(&self) -> Vec<u64> {
-        let kept: Vec<u64> = (self.segs.segments.keys())
-            .filter(|f| !self.drop.contains(f))
-            .copied()
-            .collect();
-        crate::segments::wholly_upto(&kept, self.next_index(), self.boundary)
-    }
-
-    /// Phase 2: applies the plan, on a boundary both metadata slots hold (they are repaired
-    /// first if they differ: a single slot damaged later must not roll back a boundary that
-    /// removals already relied on). Each step is durable before the next, so a crash
-    /// leaves a directory that another recovery classifies the same way or finishes.
-    pub(crate) fn apply(mut self, meta: &mut MetaFile) -> Result<Recovered> {
-        meta.repair()?;
-        apply(&mut self.segs, &self.drop, self.cut)?;
-        let next_index = self.next_index();
-        let mut segs = self.segs;
-        if let Some((first, s)) = self.tail_state {
-            let seg = segs.segments.get_mut(&first).expect("kept");
-            seg.len_bytes = s.end;
-            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
-        }
-        segs.next_index = next_index;
-        // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
-        segs.remove_upto(self.boundary)?;
-        // What recovery reports as durable must be durable, even after a reopen without a
-        // crash: sync the tail and the directory.
-        let fs = segs.fs.clone();
-        if let Some((&first, _)) = segs.segments.last_key_value() {
-            let seg = segs.segments.get_mut(&first).expect("segment");
-            let path = seg.path.clone();
-            let file = seg.file(&*fs)?;
-            file.sync_data()
-                .map_err(|e| Error::io("sync_data", &path, e))?;
-        }
-        segs_dir_sync(&*fs, &segs.dir)?;
-        Ok(Recovered {
-            segs,
-            last: self.last,
-            entries: self.entries,
-            torn_cuts: self.torn_cuts,
-        })
-    }
 }
 
 /// Reads the files from the newest down to the tail, the last segment holding a valid
@@ -623,31 +555,6 @@ fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()>
         }
     }
     Ok(())
-}
-
-/// Phase 2: removes the files above the log, newest first, each removal durable (a crash
-/// leaves a prefix of the log), then cuts the segment the log ends in.
-fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result<()> {
-    let fs = segs.fs.clone();
-    for first in drop {
-        let seg = segs.segments.remove(first).expect("listed");
-        fs.remove(&seg.path)
-            .map_err(|e| Error::io("remove", &seg.path, e))?;
-        segs_dir_sync(&*fs, &segs.dir)?;
-    }
-    if let Some((first, end)) = cut {
-        let seg = segs.segments.get_mut(&first).expect("kept");
-        let file = seg.file(&*fs)?;
-        file.set_len(end)
-            .map_err(|e| Error::io("set_len", &seg.path, e))?;
-        file.sync_data()
-            .map_err(|e| Error::io("sync_data", &seg.path, e))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
-    fs.sync_dir(dir).map_err(|e| Error::io("sync_dir", dir, e))
 }
 
 /// Whether `buf` holds only zeros. Written to vectorize: a DiskFirst open checks the last
