@@ -380,7 +380,8 @@ pub fn entries(
 ///
 /// Before changing anything it copies the bytes of every [`Fix`] to a file in
 /// `backup_dir` (named `<file>.<offset>.bak`, or with a `.N` suffix if that name holds other
-/// bytes), fsyncs each and the backup directory. Then it applies recovery's plan, each step
+/// bytes; each written and fsynced as `….partial`, then renamed), then fsyncs the backup
+/// directory. Then it applies recovery's plan, each step
 /// durable before the next: a crash during the repair leaves a directory that an open or a
 /// second repair handles (a backup written twice holds the same bytes).
 ///
@@ -502,13 +503,21 @@ fn back_up(fs: &dyn Fs, backup_dir: &Path, fixes: &[Fix]) -> Result<Vec<PathBuf>
                 Some(_) => n += 1,
             }
         };
+        // Written whole and fsynced under another name first: a crash never leaves a
+        // short file under a backup's name (a second repair would keep it, and back up
+        // under the next name).
+        let mut partial = target.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
         let file = fs
-            .open(&target, true)
-            .map_err(|e| Error::io("create", &target, e))?;
-        file.write_at(&bytes, 0)
-            .and_then(|()| file.set_len(bytes.len() as u64))
+            .open(&partial, true)
+            .map_err(|e| Error::io("create", &partial, e))?;
+        file.set_len(0)
+            .and_then(|()| file.write_at(&bytes, 0))
             .and_then(|()| file.sync_data())
-            .map_err(|e| Error::io("write", &target, e))?;
+            .map_err(|e| Error::io("write", &partial, e))?;
+        fs.rename(&partial, &target)
+            .map_err(|e| Error::io("rename", &partial, e))?;
         out.push(target);
     }
     fs.sync_dir(backup_dir)

@@ -417,3 +417,144 @@ fn hostile_directories_get_the_opens_verdict() {
         .collect();
     assert_eq!(left, want);
 }
+
+/// `MemFs` whose process dies at its `n`th change (a write, length change, creation, removal
+/// or sync): that call and every later change fail, having done nothing. Every change before
+/// it is durable (`MemFs` has no pending state), so this is the crash that keeps each
+/// completed step.
+#[derive(Debug, Clone)]
+struct DiesAt {
+    inner: MemFs,
+    left: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl DiesAt {
+    fn step(&self) -> std::io::Result<()> {
+        match self.left.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) {
+            n if n <= 1 => Err(std::io::Error::other("the process died here")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DiesAtFile(Arc<dyn logbook::FsFile>, DiesAt);
+
+impl logbook::FsFile for DiesAtFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.1.step()?;
+        self.0.write_at(buf, offset)
+    }
+    fn set_len(&self, len_bytes: u64) -> std::io::Result<()> {
+        self.1.step()?;
+        self.0.set_len(len_bytes)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.1.step()?;
+        self.0.sync_data()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+}
+
+impl Fs for DiesAt {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.create_dir_all(dir)
+    }
+    fn open(&self, path: &Path, create: bool) -> std::io::Result<Arc<dyn logbook::FsFile>> {
+        if create {
+            self.step()?;
+        }
+        let file = self.inner.open(path, create)?;
+        Ok(Arc::new(DiesAtFile(file, self.clone())))
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.step()?;
+        self.inner.sync_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> std::io::Result<Box<dyn logbook::DirLock>> {
+        self.inner.lock_dir(dir)
+    }
+}
+
+/// A repair that dies at any step, then a second repair (same options), ends where an
+/// uninterrupted repair ends, with every fix of the uninterrupted one backed up; the store
+/// then opens. Torn damage of several kinds at once, and corruption cut on request.
+#[test]
+fn a_repair_that_dies_at_any_step_is_finished_by_a_second() {
+    // Purge leftovers, a stale metadata slot and a torn tail, all at once.
+    let torn = store(300);
+    let segs = firsts(&torn);
+    let pristine = torn.snapshot(dir());
+    let mut log = open(&torn, config(Strategy::DiskFirst)).unwrap();
+    log.purge(LogId::new(1, segs[1] + 1)).unwrap();
+    log.close().unwrap();
+    torn.write(
+        &seg(segs[0]),
+        pristine[&format!("seg-{:020}.log", segs[0])].clone(),
+    );
+    let mut m = torn.read(&meta()).unwrap();
+    m[512 + 20] ^= 0xFF;
+    torn.write(&meta(), m);
+    let last = *segs.last().unwrap();
+    let mut b = torn.read(&seg(last)).unwrap();
+    let end = data_end(&b);
+    b[end..end + 8].copy_from_slice(&[0x4c, 0x4c, 0x42, 0x52, 60, 0, 0, 0]);
+    torn.write(&seg(last), b);
+    // Mid-log corruption.
+    let bad = store(300);
+    let mut b = bad.read(&seg(segs[1])).unwrap();
+    b[32 + 20] ^= 0x40;
+    bad.write(&seg(segs[1]), b);
+
+    for (name, base, cut_corruption) in [("torn", torn, false), ("corrupt", bad, true)] {
+        let opts = RepairOptions {
+            cut_corruption,
+            backup_dir: PathBuf::from("/backup"),
+        };
+        let whole = base.deep_clone();
+        let done = inspect::repair(arc(&whole), dir(), &limits(), &opts).unwrap();
+        assert!(done.fixes.len() >= 2, "{name}: {:?}", done.fixes);
+        let want = whole.snapshot(dir());
+        let want_backups = whole.snapshot(Path::new("/backup"));
+        let mut steps = 0;
+        for k in 1.. {
+            let fs = base.deep_clone();
+            let dying = DiesAt {
+                inner: fs.clone(),
+                left: Arc::new(k.into()),
+            };
+            if inspect::repair(Arc::new(dying), dir(), &limits(), &opts).is_ok() {
+                break;
+            }
+            steps += 1;
+            let again = inspect::repair(arc(&fs), dir(), &limits(), &opts);
+            let again = again.unwrap_or_else(|e| panic!("{name}, died at step {k}: {e}"));
+            assert_eq!(again.last_entry, done.last_entry, "{name}, step {k}");
+            assert!(fs.snapshot(dir()) == want, "{name}, died at step {k}");
+            let backups = fs.snapshot(Path::new("/backup"));
+            for (file, bytes) in &want_backups {
+                assert_eq!(backups.get(file), Some(bytes), "{name}, step {k}: {file}");
+            }
+            let log = open(&fs, cfg()).unwrap();
+            assert_eq!(log.last_index(), done.last_entry.unwrap().index);
+        }
+        assert!(steps > 2 * done.fixes.len(), "{name}: only {steps} steps");
+    }
+}
