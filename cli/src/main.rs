@@ -25,10 +25,10 @@ struct Cli {
     cmd: Cmd,
     /// The store's segment_size_bytes (default: the largest allowed). A segment longer than
     /// this plus one largest record is corruption.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(4096..))]
     segment_size_bytes: Option<u64>,
     /// The store's payload_size_max_bytes (default: the largest allowed).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
     payload_max_bytes: Option<u32>,
     /// Judge as a store opened with commit_check: a log ending below the saved commit is
     /// corruption.

@@ -14,6 +14,10 @@
 //! only what an open would, after copying every byte it cuts, removes or overwrites to a
 //! backup file.
 //!
+//! The verdict is a MemFirst open's, which reads every segment: a DiskFirst open reads only
+//! the last one and finds damage in an older segment when a read first reaches it, so it
+//! may open a directory that [`verify`] calls corrupt (and its read then fails).
+//!
 //! The store's [`crate::Config`] is not on disk: [`Limits`] says which bounds to judge
 //! lengths by. The defaults are the largest a valid config allows, so a file is never
 //! called corrupt for a limit of the store's own; pass the store's limits for the exact
