@@ -485,7 +485,10 @@ impl SegmentLog {
 /// Of the segments starting at `firsts` (ascending) in a log that continues at
 /// `next_index`, those whose every entry is at or below `boundary`.
 pub(crate) fn wholly_upto(firsts: &[u64], next_index: u64, boundary: u64) -> Vec<u64> {
-    let lasts = firsts.iter().skip(1).map(|f| f - 1).chain([next_index - 1]);
+    // The last segment's end is computed only if there is one, as `last_index_of` did: with
+    // no segment left, `next_index` may be 0 (a tolerant cut before a file named for 0).
+    let lasts =
+        (firsts.iter().skip(1).map(|f| f - 1)).chain(std::iter::once_with(|| next_index - 1));
     (firsts.iter().zip(lasts))
         .filter(|(_, last)| *last <= boundary)
         .map(|(first, _)| *first)
