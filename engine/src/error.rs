@@ -61,6 +61,15 @@ pub enum Error {
         /// The store directory.
         dir: PathBuf,
     },
+    /// [`crate::inspect`] was pointed at a directory that holds no store: missing, not a
+    /// directory, or with neither `meta` nor a segment file. Nothing was written to it.
+    #[error("{dir} is not a logbook store: {reason}")]
+    NotAStore {
+        /// The directory.
+        dir: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
     /// An append did not continue the log.
     #[error("append of index {got} does not continue the log (expected {expected})")]
     NotContinuous {

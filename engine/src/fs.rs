@@ -83,6 +83,17 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn lock_dir(&self, dir: &Path) -> io::Result<Box<dyn DirLock>>;
 }
 
+/// Takes the lock of the store directory `dir` ([`Fs::lock_dir`]), as every handle on a store
+/// does: another holder is [`crate::Error::Locked`].
+pub(crate) fn lock_store(fs: &dyn Fs, dir: &Path) -> crate::Result<Box<dyn DirLock>> {
+    fs.lock_dir(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => crate::Error::Locked {
+            dir: dir.to_path_buf(),
+        },
+        _ => crate::Error::io("lock", dir, e),
+    })
+}
+
 /// Creates `dir` and its missing parents so that a crash cannot lose them: after
 /// [`Fs::create_dir_all`], a [`Fs::sync_dir`] of the parent of every directory it created,
 /// shallowest first. Without it a power loss may drop the new directory's name, and with it

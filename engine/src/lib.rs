@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod fs;
 mod group_commit;
+pub mod inspect;
 mod log;
 mod meta;
 #[cfg(feature = "openraft")]

@@ -25,7 +25,7 @@ use crate::fs::{Fs, FsFile};
 use crate::types::{HardState, LogId};
 
 pub const META_FILE: &str = "meta";
-const SLOT_LEN: usize = 512;
+pub(crate) const SLOT_LEN: usize = 512;
 const META_MAGIC: u32 = 0x544d_424c; // "LBMT"
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +206,16 @@ impl MetaFile {
         self.needs_repair = in_place_no_fsync;
         self.stale_slot = SLOT_LEN as u64;
         Ok(())
+    }
+
+    /// The path of the metadata file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The offset of the slot [`MetaFile::repair`] would rewrite, if the slots disagree.
+    pub fn stale_slot(&self) -> Option<u64> {
+        self.needs_repair.then_some(self.stale_slot)
     }
 
     /// Restores the redundancy if the slots disagree: writes the current value into the

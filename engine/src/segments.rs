@@ -374,12 +374,8 @@ impl SegmentLog {
     /// boundary is durable. Removing every segment restarts the log at `boundary + 1`.
     pub fn remove_upto(&mut self, boundary: u64) -> Result<()> {
         self.write_pending()?;
-        let doomed: Vec<u64> = self
-            .segments
-            .keys()
-            .copied()
-            .filter(|first| self.last_index_of(*first) <= boundary)
-            .collect();
+        let firsts: Vec<u64> = self.segments.keys().copied().collect();
+        let doomed = wholly_upto(&firsts, self.next_index, boundary);
         for first in doomed {
             let seg = self.segments.remove(&first).expect("listed");
             self.dirty.remove(&first);
@@ -486,6 +482,19 @@ impl SegmentLog {
         }
         Ok(out)
     }
+}
+
+/// Of the segments starting at `firsts` (ascending) in a log that continues at
+/// `next_index`, those whose every entry is at or below `boundary`.
+pub(crate) fn wholly_upto(firsts: &[u64], next_index: u64, boundary: u64) -> Vec<u64> {
+    // The last segment's end is computed only if there is one, as `last_index_of` did: with
+    // no segment left, `next_index` may be 0 (a tolerant cut before a file named for 0).
+    let lasts =
+        (firsts.iter().skip(1).map(|f| f - 1)).chain(std::iter::once_with(|| next_index - 1));
+    (firsts.iter().zip(lasts))
+        .filter(|(_, last)| *last <= boundary)
+        .map(|(first, _)| *first)
+        .collect()
 }
 
 /// Reads a whole segment file, refusing one longer than any segment this store can write.

@@ -2,7 +2,7 @@
 //! how the recovery went (`telemetry`).
 
 use super::*;
-use crate::meta::{MetaFile, MetaOpen};
+use crate::meta::MetaFile;
 use crate::recovery::recover;
 use crate::telemetry;
 
@@ -37,29 +37,13 @@ impl Log {
         cfg.validate()?;
         let dir: PathBuf = dir.to_path_buf();
         crate::fs::create_dir_durable(&*fs, &dir).map_err(|e| Error::io("create_dir", &dir, e))?;
-        let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
-            _ => Error::io("lock", &dir, e),
-        })?;
+        let lock = crate::fs::lock_store(&*fs, &dir)?;
         // Nothing is written before recovery has classified the whole directory (it repairs
         // the metadata slots then, before acting on the boundary): a strict open that fails
         // leaves it as it found it. A fresh store has nothing to classify.
-        let mut meta = match MetaFile::open(&*fs, &dir)? {
-            MetaOpen::Found(m) => m,
-            MetaOpen::Fresh => {
-                let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
-                if let Some(seg) = names
-                    .iter()
-                    .find(|n| crate::segments::parse_segment_name(n).is_some())
-                {
-                    return Err(Error::corruption(
-                        dir.join(crate::meta::META_FILE),
-                        0,
-                        format!("metadata missing but segment {seg} exists"),
-                    ));
-                }
-                MetaFile::create(&*fs, &dir)?
-            }
+        let mut meta = match crate::recovery::open_meta(&*fs, &dir)? {
+            Some(m) => m,
+            None => MetaFile::create(&*fs, &dir)?,
         };
         let hard_state = meta.body.hard_state;
         let last_purged = meta.body.last_purged;

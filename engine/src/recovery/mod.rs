@@ -47,11 +47,14 @@ use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::meta::MetaFile;
+use crate::meta::{MetaBody, MetaFile, MetaOpen};
 use crate::preload::Cut;
 use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
 use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
+
+mod plan;
+pub(crate) use plan::Plan;
 
 /// The records found in one segment, up to the first anomaly.
 #[derive(Debug, Default)]
@@ -180,9 +183,8 @@ struct Top {
 }
 
 /// Recovers the segments of `dir` (see the module docs) under the metadata `meta` (its
-/// boundary, and with [`Config::commit_check`] its commit). Its slots are repaired, if they
-/// differ, once the verdict is in and before anything acts on its boundary: a single slot
-/// damaged later must not roll back a boundary that removals already relied on.
+/// boundary, and with [`Config::commit_check`] its commit): [`classify`], then
+/// [`Plan::apply`].
 pub(crate) fn recover(
     fs: Arc<dyn Fs>,
     dir: &Path,
@@ -190,8 +192,42 @@ pub(crate) fn recover(
     meta: &mut MetaFile,
     load_all: bool,
 ) -> Result<Recovered> {
-    let boundary = meta.body.last_purged.map_or(0, |l| l.index);
-    let commit = cfg.commit_check.then_some(meta.body.hard_state.commit);
+    classify(fs, dir, cfg, &meta.body, load_all)?.apply(meta)
+}
+
+/// Reads the metadata of the store in `dir` for an open: `None` for a directory with no
+/// store yet (no `meta`, or one whose creation never finished, and no segment file); a
+/// `meta` missing or empty beside segment files is corruption (creating a new one would
+/// forget the vote).
+pub(crate) fn open_meta(fs: &dyn Fs, dir: &Path) -> Result<Option<MetaFile>> {
+    match MetaFile::open(fs, dir)? {
+        MetaOpen::Found(m) => Ok(Some(m)),
+        MetaOpen::Fresh => {
+            let names = fs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+            match names.iter().find(|n| parse_segment_name(n).is_some()) {
+                Some(seg) => Err(Error::corruption(
+                    dir.join(crate::meta::META_FILE),
+                    0,
+                    format!("metadata missing but segment {seg} exists"),
+                )),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Phase 1 of recovery (see the module docs): classifies the directory under the metadata
+/// `meta`, reading only, and returns the plan, or the corruption that a strict recovery
+/// refuses. With `load_all` every segment is read and checked, and the entries collected.
+pub(crate) fn classify(
+    fs: Arc<dyn Fs>,
+    dir: &Path,
+    cfg: &Config,
+    meta: &MetaBody,
+    load_all: bool,
+) -> Result<Plan> {
+    let boundary = meta.last_purged.map_or(0, |l| l.index);
+    let commit = cfg.commit_check.then_some(meta.hard_state.commit);
     let mut map = BTreeMap::new();
     for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
         if let Some(first) = parse_segment_name(&name) {
@@ -211,7 +247,7 @@ pub(crate) fn recover(
     };
     let firsts: Vec<u64> = segs.segments.keys().copied().collect();
 
-    // Phase 1: classify. Nothing here changes the directory.
+    // Nothing here changes the directory.
     // Purge leftovers, by name: every file but the newest whose successor starts at or below
     // the boundary + 1. After them comes the live run of segments, each sealed before the
     // next was created (a purge of every segment ends a run: the next creation seals
@@ -222,33 +258,11 @@ pub(crate) fn recover(
         .count();
     let (old, live) = firsts.split_at(leftovers);
     let top = classify_top(&mut segs, live, load_all, &j)?;
-    let mut drop = top.drop;
-    let torn_cuts = top.torn_cuts;
     let below = match &top.tail {
         Some(t) => &live[..live.partition_point(|f| *f < t.first)],
         None => &live[..0],
     };
-    // The engine creates a segment where the log continues: after the last record of the
-    // segment before it in the run (sealed first), or, starting a run, after the boundary of
-    // the time, at or below today's.
-    let created_right = |c: u64| match &top.tail {
-        Some(t) => c == t.scan.next_index,
-        None => c <= continues_min,
-    };
-    if let Some(created) = top.creation.filter(|c| !created_right(*c) && !j.tolerant) {
-        let expected = match &top.tail {
-            Some(t) => format!("continues at {}", t.scan.next_index),
-            None => format!("is empty up to {boundary}"),
-        };
-        return Err(Error::corruption(
-            &segs.segments[&created].path,
-            0,
-            format!(
-                "a file named for index {created} above the log, which {expected}: not a \
-                 segment creation of this store"
-            ),
-        ));
-    }
+    check_creation(&segs, &top.tail, top.creation, continues_min, &j)?;
     if !j.tolerant {
         verify_leftovers(&mut segs, old, &j)?;
     }
@@ -265,61 +279,33 @@ pub(crate) fn recover(
             ));
         }
     }
-    let mut cut = None;
-    let mut tail_state = None;
-    let mut last = None;
+    let mut plan = Plan {
+        segs,
+        boundary,
+        continues_min,
+        drop: top.drop,
+        cut: None,
+        tail_state: None,
+        ends_before: None,
+        last: None,
+        entries: None,
+        torn_cuts: top.torn_cuts,
+    };
+    let mut tail_entries = Vec::new();
     if let Some(t) = top.tail {
         if t.cut {
-            cut = Some((t.first, t.scan.end));
+            plan.cut = Some((t.first, t.scan.end));
         }
-        last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
-        tail_state = Some((t.first, t.scan, t.entries));
+        plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
+        tail_entries = t.entries;
+        plan.tail_state = Some((t.first, t.scan));
     }
-    // The index the log continues at when a tolerant cut leaves no tail of its own.
-    let mut ends_before = None;
-    let entries = if load_all {
-        let tail_entries = tail_state
-            .as_mut()
-            .map(|(_, _, e)| std::mem::take(e))
-            .unwrap_or_default();
+    if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
-        let pre = crate::preload::load_older(
-            &mut segs,
-            &order,
-            boundary,
-            tail_entries,
-            j.tolerant,
-            cfg.preload_worker_min_bytes,
-        )?;
-        if let Some(Cut {
-            first,
-            end,
-            next_index,
-        }) = pre.cut
-        {
-            // Tolerated corruption below the tail: the log ends in segment `first`, or just
-            // before it if it holds nothing valid.
-            let keep = next_index > first;
-            let from = order.partition_point(|f| *f < first) + usize::from(keep);
-            drop.extend(order[from..].iter().rev());
-            cut = keep.then_some((first, end));
-            tail_state = keep.then(|| {
-                let s = Scan {
-                    next_index,
-                    end,
-                    ..Scan::default()
-                };
-                (first, s, Vec::new())
-            });
-            ends_before = Some(first);
-        }
-        last = pre.entries.back().map(Entry::log_id);
-        Some(pre.entries)
-    } else {
-        None
-    };
+        load_older(&mut plan, &order, tail_entries, &j, cfg)?;
+    }
     if let Some(commit) = commit {
-        let end = last.map_or(boundary, |l| l.index.max(boundary));
+        let end = plan.last.map_or(boundary, |l| l.index.max(boundary));
         if commit > end {
             let path = dir.join(crate::meta::META_FILE);
             let reason = format!(
@@ -332,40 +318,87 @@ pub(crate) fn recover(
             tracing::warn!(path = %path.display(), %reason, "recovery opens a log that lost committed entries");
         }
     }
+    // A tail wholly at or below the boundary goes with the purge leftovers.
+    if plan.last.is_some_and(|l| l.index <= boundary) {
+        plan.last = None;
+    }
+    Ok(plan)
+}
 
-    // Phase 2: the verdict is in. Apply the plan, on a boundary both metadata slots hold.
-    meta.repair()?;
-    apply(&mut segs, &drop, cut)?;
-    match tail_state {
-        Some((first, s, _)) => {
-            let seg = segs.segments.get_mut(&first).expect("kept");
-            seg.len_bytes = s.end;
-            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
-            segs.next_index = s.next_index;
-        }
-        None => segs.next_index = ends_before.unwrap_or(continues_min),
+/// With `load_all`: reads and checks the segments of `order` (the live run up to the tail,
+/// whose entries are `tail_entries`), collects their entries into the plan, and folds a
+/// tolerated corruption among them into it: the log then ends at the first bad record.
+fn load_older(
+    plan: &mut Plan,
+    order: &[u64],
+    tail_entries: Vec<Entry>,
+    j: &Judge,
+    cfg: &Config,
+) -> Result<()> {
+    let pre = crate::preload::load_older(
+        &mut plan.segs,
+        order,
+        plan.boundary,
+        tail_entries,
+        j.tolerant,
+        cfg.preload_worker_min_bytes,
+    )?;
+    if let Some(Cut {
+        first,
+        end,
+        next_index,
+    }) = pre.cut
+    {
+        // Tolerated corruption below the tail: the log ends in segment `first`, or just
+        // before it if it holds nothing valid.
+        let keep = next_index > first;
+        let from = order.partition_point(|f| *f < first) + usize::from(keep);
+        plan.drop.extend(order[from..].iter().rev());
+        plan.cut = keep.then_some((first, end));
+        plan.tail_state = keep.then(|| {
+            let s = Scan {
+                next_index,
+                end,
+                ..Scan::default()
+            };
+            (first, s)
+        });
+        plan.ends_before = Some(first);
     }
-    // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
-    segs.remove_upto(boundary)?;
-    if last.is_some_and(|l| l.index <= boundary) {
-        last = None;
-    }
-    // What recovery reports as durable must be durable, even after a reopen without a
-    // crash: sync the tail and the directory.
-    if let Some((&first, _)) = segs.segments.last_key_value() {
-        let seg = segs.segments.get_mut(&first).expect("segment");
-        let path = seg.path.clone();
-        let file = seg.file(&*j.fs)?;
-        file.sync_data()
-            .map_err(|e| Error::io("sync_data", &path, e))?;
-    }
-    segs_dir_sync(&*j.fs, dir)?;
-    Ok(Recovered {
-        segs,
-        last,
-        entries,
-        torn_cuts,
-    })
+    plan.last = pre.entries.back().map(Entry::log_id);
+    plan.entries = Some(pre.entries);
+    Ok(())
+}
+
+/// The newest file, judged a torn creation by its contents, must be named where the log
+/// continues: after the tail's last record, or, with no tail, at or below the boundary + 1
+/// (after the boundary of the time, at or below today's).
+fn check_creation(
+    segs: &SegmentLog,
+    tail: &Option<Tail>,
+    creation: Option<u64>,
+    continues_min: u64,
+    j: &Judge,
+) -> Result<()> {
+    let created_right = |c: u64| match tail {
+        Some(t) => c == t.scan.next_index,
+        None => c <= continues_min,
+    };
+    let Some(created) = creation.filter(|c| !created_right(*c) && !j.tolerant) else {
+        return Ok(());
+    };
+    let expected = match tail {
+        Some(t) => format!("continues at {}", t.scan.next_index),
+        None => format!("is empty up to {}", j.boundary),
+    };
+    Err(Error::corruption(
+        &segs.segments[&created].path,
+        0,
+        format!(
+            "a file named for index {created} above the log, which {expected}: not a \
+             segment creation of this store"
+        ),
+    ))
 }
 
 /// Reads the files from the newest down to the tail, the last segment holding a valid
@@ -522,31 +555,6 @@ fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()>
         }
     }
     Ok(())
-}
-
-/// Phase 2: removes the files above the log, newest first, each removal durable (a crash
-/// leaves a prefix of the log), then cuts the segment the log ends in.
-fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result<()> {
-    let fs = segs.fs.clone();
-    for first in drop {
-        let seg = segs.segments.remove(first).expect("listed");
-        fs.remove(&seg.path)
-            .map_err(|e| Error::io("remove", &seg.path, e))?;
-        segs_dir_sync(&*fs, &segs.dir)?;
-    }
-    if let Some((first, end)) = cut {
-        let seg = segs.segments.get_mut(&first).expect("kept");
-        let file = seg.file(&*fs)?;
-        file.set_len(end)
-            .map_err(|e| Error::io("set_len", &seg.path, e))?;
-        file.sync_data()
-            .map_err(|e| Error::io("sync_data", &seg.path, e))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn segs_dir_sync(fs: &dyn Fs, dir: &Path) -> Result<()> {
-    fs.sync_dir(dir).map_err(|e| Error::io("sync_dir", dir, e))
 }
 
 /// Whether `buf` holds only zeros. Written to vectorize: a DiskFirst open checks the last
