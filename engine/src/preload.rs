@@ -181,20 +181,7 @@ pub(crate) fn load_older(
     let firsts = order;
     let older = firsts.len().saturating_sub(1);
     if older == 0 {
-        return Ok(Preloaded {
-            entries: VecDeque::from(tail),
-            cut: None,
-        });
-    }
-    // The bytes the older segments hold, for the reservation. A file that cannot be sized
-    // counts as empty: its read reports the error in order, after the segments before it.
-    let len_max = segs.segment_len_max();
-    let mut rest_bytes = 0u64;
-    for &first in &firsts[1..older] {
-        let fs = segs.fs.clone();
-        let seg = segs.segments.get_mut(&first).expect("segment");
-        let len = seg.file(&*fs).ok().and_then(|f| f.len().ok()).unwrap_or(0);
-        rest_bytes = rest_bytes.saturating_add(len.min(len_max));
+        return Ok(with_tail(Vec::new(), tail));
     }
     let parse = Parse {
         entries: Vec::new(),
@@ -202,20 +189,9 @@ pub(crate) fn load_older(
         boundary,
         payload_max: segs.payload_size_max_bytes,
         skip_crc: segs.canaries.on(Canary::SkipChecksum),
-        rest_bytes,
+        rest_bytes: sizes(segs, &firsts[1..older]),
     };
     let threaded = (older as u64).saturating_mul(segs.segment_size_bytes) >= worker_min_bytes;
-    let read = |segs: &mut SegmentLog, first: u64| -> Result<Read> {
-        let fs = segs.fs.clone();
-        let len_max = segs.segment_len_max();
-        let seg = segs.segments.get_mut(&first).expect("segment");
-        let buf = read_whole(&*fs, seg, len_max)?;
-        Ok(match check_header(&buf, seg)?.problem() {
-            Ok(()) => Read::Buf(buf),
-            Err(reason) => Read::BadHeader(reason),
-        })
-    };
-
     std::thread::scope(|scope| -> Result<Preloaded> {
         let mut parser = Parser::new(scope, parse, threaded);
         let mut next = Some(read(segs, firsts[0]));
@@ -239,45 +215,85 @@ pub(crate) fn load_older(
                 (s.next_index != firsts[i + 1])
                     .then_some((s.end, "segment ends before the next one starts"))
             });
-            if let Some((offset, reason)) = anomaly {
-                let path = segs.segments[&first].path.clone();
-                if !tolerant {
-                    return Err(Error::corruption(&path, offset, reason));
-                }
-                tracing::warn!(path = %path.display(), offset, reason, "recovery cuts corruption");
-                let entries = parser.finish();
-                return Ok(Preloaded {
-                    entries: VecDeque::from(entries),
-                    cut: Some(Cut {
-                        first,
-                        end: s.end,
-                        next_index: s.next_index,
-                    }),
-                });
+            if let Some(anomaly) = anomaly {
+                let cut = Some(cut_at(segs, first, &s, anomaly, tolerant)?);
+                let entries = VecDeque::from(parser.finish());
+                return Ok(Preloaded { entries, cut });
             }
             let seg = segs.segments.get_mut(&first).expect("segment");
             seg.len_bytes = s.end;
             seg.offsets = Some(s.offsets);
             prev_term = s.last_term;
         }
-        let mut entries = parser.finish();
-        if let Some(e) = tail.first() {
-            if e.term < prev_term && !tolerant {
-                let path = &segs.segments[&firsts[older]].path;
-                return Err(Error::corruption(
-                    path,
-                    SEGMENT_HEADER_LEN,
-                    "term decreases across segments",
-                ));
-            }
+        let entries = parser.finish();
+        if tail.first().is_some_and(|e| e.term < prev_term) && !tolerant {
+            let path = &segs.segments[&firsts[older]].path;
+            return Err(Error::corruption(
+                path,
+                SEGMENT_HEADER_LEN,
+                "term decreases across segments",
+            ));
         }
-        entries.extend(tail);
-        if entries.capacity() > entries.len() + entries.len() / 2 {
-            entries.shrink_to_fit(); // the reservation guessed high (smaller later segments)
-        }
-        Ok(Preloaded {
-            entries: VecDeque::from(entries),
-            cut: None,
-        })
+        Ok(with_tail(entries, tail))
     })
+}
+
+/// The bytes the segments `firsts` hold (each at most a segment's length), for the
+/// reservation. A file that cannot be sized counts as empty: its read reports the error in
+/// order, after the segments before it.
+fn sizes(segs: &mut SegmentLog, firsts: &[u64]) -> u64 {
+    let len_max = segs.segment_len_max();
+    let mut bytes = 0u64;
+    for &first in firsts {
+        let fs = segs.fs.clone();
+        let seg = segs.segments.get_mut(&first).expect("segment");
+        let len = seg.file(&*fs).ok().and_then(|f| f.len().ok()).unwrap_or(0);
+        bytes = bytes.saturating_add(len.min(len_max));
+    }
+    bytes
+}
+
+/// Reads segment `first` whole and checks its header.
+fn read(segs: &mut SegmentLog, first: u64) -> Result<Read> {
+    let fs = segs.fs.clone();
+    let len_max = segs.segment_len_max();
+    let seg = segs.segments.get_mut(&first).expect("segment");
+    let buf = read_whole(&*fs, seg, len_max)?;
+    Ok(match check_header(&buf, seg)?.problem() {
+        Ok(()) => Read::Buf(buf),
+        Err(reason) => Read::BadHeader(reason),
+    })
+}
+
+/// The cut at the anomaly `(offset, reason)` in segment `first` (scanned as `s`): corruption
+/// unless `tolerant`.
+fn cut_at(
+    segs: &SegmentLog,
+    first: u64,
+    s: &Scan,
+    (offset, reason): (u64, &'static str),
+    tolerant: bool,
+) -> Result<Cut> {
+    let path = &segs.segments[&first].path;
+    if !tolerant {
+        return Err(Error::corruption(path, offset, reason));
+    }
+    tracing::warn!(path = %path.display(), offset, reason, "recovery cuts corruption");
+    Ok(Cut {
+        first,
+        end: s.end,
+        next_index: s.next_index,
+    })
+}
+
+/// The older segments' `entries` followed by the tail's, with no cut.
+fn with_tail(mut entries: Vec<Entry>, tail: Vec<Entry>) -> Preloaded {
+    entries.extend(tail);
+    if entries.capacity() > entries.len() + entries.len() / 2 {
+        entries.shrink_to_fit(); // the reservation guessed high (smaller later segments)
+    }
+    Preloaded {
+        entries: VecDeque::from(entries),
+        cut: None,
+    }
 }

@@ -50,10 +50,13 @@ use crate::fs::Fs;
 use crate::meta::{MetaBody, MetaFile, MetaOpen};
 use crate::preload::Cut;
 use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
-use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment, SegmentLog};
+use crate::segments::{parse_segment_name, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
 
+mod judge;
 mod plan;
+
+use judge::{check_creation, classify_top, verify_leftovers, Judge};
 pub(crate) use plan::Plan;
 
 /// The records found in one segment, up to the first anomaly.
@@ -150,38 +153,6 @@ pub(crate) struct Recovered {
     pub torn_cuts: u32,
 }
 
-/// How recovery judges what it reads.
-struct Judge {
-    fs: Arc<dyn Fs>,
-    tolerant: bool,
-    skip_crc: bool,
-    payload_max: u32,
-    len_max: u64,
-    boundary: u64,
-}
-
-/// The last segment holding a valid record.
-struct Tail {
-    first: u64,
-    scan: Scan,
-    /// With `load_all`: its entries above the boundary.
-    entries: Vec<Entry>,
-    /// Its data goes on past its last valid record: cut there (a torn tail, or tolerated
-    /// corruption).
-    cut: bool,
-}
-
-/// What the classification found from the newest file down to the tail.
-struct Top {
-    tail: Option<Tail>,
-    /// Files above the tail, newest first, to remove.
-    drop: Vec<u64>,
-    /// The newest file, when its contents make it a torn segment creation: its name is
-    /// checked against where the log continues once the tail is known.
-    creation: Option<u64>,
-    torn_cuts: u32,
-}
-
 /// Recovers the segments of `dir` (see the module docs) under the metadata `meta` (its
 /// boundary, and with [`Config::commit_check`] its commit): [`classify`], then
 /// [`Plan::apply`].
@@ -228,14 +199,8 @@ pub(crate) fn classify(
 ) -> Result<Plan> {
     let boundary = meta.last_purged.map_or(0, |l| l.index);
     let commit = cfg.commit_check.then_some(meta.hard_state.commit);
-    let mut map = BTreeMap::new();
-    for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
-        if let Some(first) = parse_segment_name(&name) {
-            map.insert(first, Segment::new(first, dir.join(&name)));
-        }
-    }
     let continues_min = boundary.saturating_add(1);
-    let mut segs = SegmentLog::new(fs.clone(), dir.to_path_buf(), cfg, map, continues_min);
+    let mut segs = list_segments(&fs, dir, cfg, continues_min)?;
     let j = Judge {
         fs,
         tolerant: cfg.recovery == RecoveryMode::TruncateCorrupt
@@ -268,61 +233,73 @@ pub(crate) fn classify(
     }
     let tail_first = top.tail.as_ref().map(|t| t.first);
     if let Some(&first) = below.first().or(tail_first.as_ref()) {
-        if first > continues_min {
-            return Err(Error::corruption(
-                &segs.segments[&first].path,
-                0,
-                format!(
-                    "entries {continues_min}..{first} between the purge boundary and the first \
-                     segment are missing"
-                ),
-            ));
-        }
+        check_starts_at(&segs, first, continues_min)?;
     }
-    let mut plan = Plan {
-        segs,
-        boundary,
-        continues_min,
-        drop: top.drop,
-        cut: None,
-        tail_state: None,
-        ends_before: None,
-        last: None,
-        entries: None,
-        torn_cuts: top.torn_cuts,
-    };
-    let mut tail_entries = Vec::new();
-    if let Some(t) = top.tail {
-        if t.cut {
-            plan.cut = Some((t.first, t.scan.end));
-        }
-        plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
-        tail_entries = t.entries;
-        plan.tail_state = Some((t.first, t.scan));
-    }
+    let (mut plan, tail_entries) = Plan::from_top(segs, boundary, top);
     if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
         load_older(&mut plan, &order, tail_entries, &j, cfg)?;
     }
     if let Some(commit) = commit {
         let end = plan.last.map_or(boundary, |l| l.index.max(boundary));
-        if commit > end {
-            let path = dir.join(crate::meta::META_FILE);
-            let reason = format!(
-                "the log ends at {end}, below the saved commit {commit}: committed entries \
-                 are missing"
-            );
-            if !j.tolerant {
-                return Err(Error::corruption(path, 0, reason));
-            }
-            tracing::warn!(path = %path.display(), %reason, "recovery opens a log that lost committed entries");
-        }
+        check_commit_held(dir, end, commit, &j)?;
     }
     // A tail wholly at or below the boundary goes with the purge leftovers.
     if plan.last.is_some_and(|l| l.index <= boundary) {
         plan.last = None;
     }
     Ok(plan)
+}
+
+/// The segment files of `dir` by their names, as a `SegmentLog` that continues at
+/// `continues_min` when it is empty. Reads only the listing.
+fn list_segments(
+    fs: &Arc<dyn Fs>,
+    dir: &Path,
+    cfg: &Config,
+    continues_min: u64,
+) -> Result<SegmentLog> {
+    let mut map = BTreeMap::new();
+    for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
+        if let Some(first) = parse_segment_name(&name) {
+            map.insert(first, Segment::new(first, dir.join(&name)));
+        }
+    }
+    let dir = dir.to_path_buf();
+    Ok(SegmentLog::new(fs.clone(), dir, cfg, map, continues_min))
+}
+
+/// The live run must start where the log continues after the boundary: entries
+/// `continues_min..first` missing is corruption.
+fn check_starts_at(segs: &SegmentLog, first: u64, continues_min: u64) -> Result<()> {
+    if first <= continues_min {
+        return Ok(());
+    }
+    Err(Error::corruption(
+        &segs.segments[&first].path,
+        0,
+        format!(
+            "entries {continues_min}..{first} between the purge boundary and the first \
+             segment are missing"
+        ),
+    ))
+}
+
+/// With `commit_check`: a log that ends at `end`, below the saved `commit`, lost committed
+/// entries (corruption, or a warning when tolerant).
+fn check_commit_held(dir: &Path, end: u64, commit: u64, j: &Judge) -> Result<()> {
+    if commit <= end {
+        return Ok(());
+    }
+    let path = dir.join(crate::meta::META_FILE);
+    let reason = format!(
+        "the log ends at {end}, below the saved commit {commit}: committed entries are missing"
+    );
+    if !j.tolerant {
+        return Err(Error::corruption(path, 0, reason));
+    }
+    tracing::warn!(path = %path.display(), %reason, "recovery opens a log that lost committed entries");
+    Ok(())
 }
 
 /// With `load_all`: reads and checks the segments of `order` (the live run up to the tail,
@@ -367,193 +344,6 @@ fn load_older(
     }
     plan.last = pre.entries.back().map(Entry::log_id);
     plan.entries = Some(pre.entries);
-    Ok(())
-}
-
-/// The newest file, judged a torn creation by its contents, must be named where the log
-/// continues: after the tail's last record, or, with no tail, at or below the boundary + 1
-/// (after the boundary of the time, at or below today's).
-fn check_creation(
-    segs: &SegmentLog,
-    tail: &Option<Tail>,
-    creation: Option<u64>,
-    continues_min: u64,
-    j: &Judge,
-) -> Result<()> {
-    let created_right = |c: u64| match tail {
-        Some(t) => c == t.scan.next_index,
-        None => c <= continues_min,
-    };
-    let Some(created) = creation.filter(|c| !created_right(*c) && !j.tolerant) else {
-        return Ok(());
-    };
-    let expected = match tail {
-        Some(t) => format!("continues at {}", t.scan.next_index),
-        None => format!("is empty up to {}", j.boundary),
-    };
-    Err(Error::corruption(
-        &segs.segments[&created].path,
-        0,
-        format!(
-            "a file named for index {created} above the log, which {expected}: not a \
-             segment creation of this store"
-        ),
-    ))
-}
-
-/// Reads the files from the newest down to the tail, the last segment holding a valid
-/// record, and judges each. Reads only.
-fn classify_top(segs: &mut SegmentLog, firsts: &[u64], load_all: bool, j: &Judge) -> Result<Top> {
-    let mut top = Top {
-        tail: None,
-        drop: Vec::new(),
-        creation: None,
-        torn_cuts: 0,
-    };
-    for (pos, &first) in firsts.iter().rev().enumerate() {
-        let seg = segs.segments.get_mut(&first).expect("listed");
-        let buf = read_whole(&*j.fs, seg, j.len_max)?;
-        let path = seg.path.clone();
-        let mut entries = Vec::new();
-        // Why the file holds nothing usable, and where a torn creation could have records.
-        let (offset, reason, records_from) = match check_header(&buf, seg)? {
-            Header::Names(named) => (
-                0,
-                format!("segment header names first index {named}, not the one its name says"),
-                None,
-            ),
-            Header::Bad(reason) => (0, reason.to_string(), Some(0)),
-            Header::Valid => {
-                let collect = load_all.then_some(Collect {
-                    buf: &buf,
-                    into: &mut entries,
-                    above: j.boundary,
-                });
-                let s = scan(&buf, collect, first, 0, j.payload_max, j.skip_crc);
-                if !s.offsets.is_empty() {
-                    // A file above this one means this one was sealed: no tear in it.
-                    let cut = judge_tail_end(&buf, &s, &path, !top.drop.is_empty(), j)?;
-                    top.torn_cuts += u32::from(cut);
-                    top.tail = Some(Tail {
-                        first,
-                        scan: s,
-                        entries,
-                        cut,
-                    });
-                    return Ok(top);
-                }
-                let (offset, reason) = s.anomaly.unwrap_or((s.end, "segment holds no record"));
-                (
-                    offset,
-                    reason.to_string(),
-                    Some(SEGMENT_HEADER_LEN as usize),
-                )
-            }
-        };
-        // Nothing valid of its own. Only the newest file can be a torn creation (each
-        // segment is sealed before the next is created), and a torn creation holds at most
-        // stray records of its own first batch, none of which proves anything durable.
-        let damage = match (pos, records_from) {
-            (0, Some(from)) => record::find_record(&buf, from, j.payload_max, false, |i, h| {
-                i < first || h >= first
-            })
-            .map(|at| {
-                (
-                    offset,
-                    format!(
-                        "{reason}; the valid record at {at} belongs to another segment or \
-                         proves entries durable: not a torn segment creation"
-                    ),
-                )
-            }),
-            (0, None) => Some((offset, reason)),
-            _ => Some((
-                offset,
-                format!(
-                    "{reason} in a segment that a later file follows: only the newest \
-                     segment's creation can be torn"
-                ),
-            )),
-        };
-        match damage {
-            None => {
-                tracing::warn!(path = %path.display(), "recovery removes a torn segment creation");
-                top.creation = Some(first);
-            }
-            Some((offset, reason)) if !j.tolerant => {
-                return Err(Error::corruption(&path, offset, reason));
-            }
-            Some((offset, reason)) => {
-                tracing::warn!(path = %path.display(), offset, %reason, "recovery drops a corrupt segment");
-            }
-        }
-        top.torn_cuts += 1;
-        top.drop.push(first);
-    }
-    Ok(top)
-}
-
-/// Whether the tail must be cut where its valid records end: `Ok(true)` for a torn tail (or
-/// tolerated corruption), an error for corruption. `sealed`: a later file exists, so the
-/// tail was sealed and cannot be torn.
-fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) -> Result<bool> {
-    // Zeros from the end of the records to the end of the file are the space rotation
-    // preallocated: the clean end of the data, not a tear.
-    let Some((offset, reason)) = s
-        .anomaly
-        .filter(|(offset, _)| !all_zero(&buf[*offset as usize..]))
-    else {
-        return Ok(false);
-    };
-    let e = s.next_index;
-    let proven = sealed
-        || record::find_record(buf, offset as usize + 1, j.payload_max, false, |i, h| {
-            i >= e && h >= e
-        })
-        .is_some();
-    if proven && !j.tolerant {
-        return Err(Error::corruption(path, offset, reason));
-    }
-    tracing::warn!(path = %path.display(), offset, reason, proven,
-        "recovery cuts a {} tail", if proven { "corrupt" } else { "torn" });
-    Ok(true)
-}
-
-/// Makes sure that removing the purge leftovers `old` (judged by their successors' names)
-/// loses nothing above the boundary: each is read whole, one at a time, and a valid header
-/// for another index, or any valid record above the boundary, anywhere in it, is corruption.
-/// So a live segment renamed below the boundary, a real one made to look like a leftover by
-/// a name placed after it, or a live record copied into a leftover, is refused, not deleted.
-/// Leftovers exist only after a crash inside a purge: the reads are rare.
-fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()> {
-    for &first in old {
-        let seg = segs.segments.get_mut(&first).expect("listed");
-        let buf = read_whole(&*j.fs, seg, j.len_max)?;
-        let path = &seg.path;
-        if let Header::Names(named) = check_header(&buf, seg)? {
-            return Err(Error::corruption(
-                path,
-                0,
-                format!(
-                    "segment header names first index {named}, in a file whose successor's \
-                     name places it below the purge boundary"
-                ),
-            ));
-        }
-        if let Some(at) =
-            record::find_record(&buf, 0, j.payload_max, false, |index, _| index > j.boundary)
-        {
-            return Err(Error::corruption(
-                path,
-                at as u64,
-                format!(
-                    "a valid record above the purge boundary {}, in a file whose successor's \
-                     name places it below",
-                    j.boundary
-                ),
-            ));
-        }
-    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
+use super::judge::Top;
 use super::{Recovered, Scan};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
@@ -33,6 +34,33 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The plan the top of the directory makes: drop what is above the tail, cut the tail
+    /// where its valid records end if it must. Returns it with the tail's entries (with
+    /// `load_all`).
+    pub(super) fn from_top(segs: SegmentLog, boundary: u64, top: Top) -> (Plan, Vec<Entry>) {
+        let mut plan = Plan {
+            segs,
+            boundary,
+            continues_min: boundary.saturating_add(1),
+            drop: top.drop,
+            cut: None,
+            tail_state: None,
+            ends_before: None,
+            last: None,
+            entries: None,
+            torn_cuts: top.torn_cuts,
+        };
+        let Some(t) = top.tail else {
+            return (plan, Vec::new());
+        };
+        if t.cut {
+            plan.cut = Some((t.first, t.scan.end));
+        }
+        plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
+        plan.tail_state = Some((t.first, t.scan));
+        (plan, t.entries)
+    }
+
     /// The index the log continues at once the plan is applied.
     fn next_index(&self) -> u64 {
         match &self.tail_state {

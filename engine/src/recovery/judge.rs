@@ -1,0 +1,263 @@
+//! How recovery judges each file it reads (phase 1, reading only): the newest files down
+//! to the tail (a torn segment creation, corruption, or the tail), the tail's end (a torn
+//! tail or corruption), and the purge leftovers (nothing above the boundary in them). The
+//! torn-tail-versus-corruption rules of docs/DESIGN.md §1 live here and nowhere else.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{all_zero, scan, Collect, Scan};
+use crate::error::{Error, Result};
+use crate::fs::Fs;
+use crate::record::{self, SEGMENT_HEADER_LEN};
+use crate::segments::{check_header, read_whole, Header, SegmentLog};
+use crate::types::Entry;
+
+/// How recovery judges what it reads.
+pub(super) struct Judge {
+    pub fs: Arc<dyn Fs>,
+    pub tolerant: bool,
+    pub skip_crc: bool,
+    pub payload_max: u32,
+    pub len_max: u64,
+    pub boundary: u64,
+}
+
+/// The last segment holding a valid record.
+pub(super) struct Tail {
+    pub first: u64,
+    pub scan: Scan,
+    /// With `load_all`: its entries above the boundary.
+    pub entries: Vec<Entry>,
+    /// Its data goes on past its last valid record: cut there (a torn tail, or tolerated
+    /// corruption).
+    pub cut: bool,
+}
+
+/// What the classification found from the newest file down to the tail.
+#[derive(Default)]
+pub(super) struct Top {
+    pub tail: Option<Tail>,
+    /// Files above the tail, newest first, to remove.
+    pub drop: Vec<u64>,
+    /// The newest file, when its contents make it a torn segment creation: its name is
+    /// checked against where the log continues once the tail is known.
+    pub creation: Option<u64>,
+    pub torn_cuts: u32,
+}
+
+/// The newest file, judged a torn creation by its contents, must be named where the log
+/// continues: after the tail's last record, or, with no tail, at or below the boundary + 1
+/// (after the boundary of the time, at or below today's).
+pub(super) fn check_creation(
+    segs: &SegmentLog,
+    tail: &Option<Tail>,
+    creation: Option<u64>,
+    continues_min: u64,
+    j: &Judge,
+) -> Result<()> {
+    let created_right = |c: u64| match tail {
+        Some(t) => c == t.scan.next_index,
+        None => c <= continues_min,
+    };
+    let Some(created) = creation.filter(|c| !created_right(*c) && !j.tolerant) else {
+        return Ok(());
+    };
+    let expected = match tail {
+        Some(t) => format!("continues at {}", t.scan.next_index),
+        None => format!("is empty up to {}", j.boundary),
+    };
+    Err(Error::corruption(
+        &segs.segments[&created].path,
+        0,
+        format!(
+            "a file named for index {created} above the log, which {expected}: not a \
+             segment creation of this store"
+        ),
+    ))
+}
+
+/// Reads the files from the newest down to the tail, the last segment holding a valid
+/// record, and judges each. Reads only.
+pub(super) fn classify_top(
+    segs: &mut SegmentLog,
+    firsts: &[u64],
+    load_all: bool,
+    j: &Judge,
+) -> Result<Top> {
+    let mut top = Top::default();
+    for (pos, &first) in firsts.iter().rev().enumerate() {
+        let seg = segs.segments.get_mut(&first).expect("listed");
+        let buf = read_whole(&*j.fs, seg, j.len_max)?;
+        let path = seg.path.clone();
+        let mut entries = Vec::new();
+        // Why the file holds nothing usable, and where a torn creation could have records.
+        let (offset, reason, records_from) = match check_header(&buf, seg)? {
+            Header::Names(named) => (
+                0,
+                format!("segment header names first index {named}, not the one its name says"),
+                None,
+            ),
+            Header::Bad(reason) => (0, reason.to_string(), Some(0)),
+            Header::Valid => {
+                let collect = load_all.then_some(Collect {
+                    buf: &buf,
+                    into: &mut entries,
+                    above: j.boundary,
+                });
+                let s = scan(&buf, collect, first, 0, j.payload_max, j.skip_crc);
+                if !s.offsets.is_empty() {
+                    // A file above this one means this one was sealed: no tear in it.
+                    let cut = judge_tail_end(&buf, &s, &path, !top.drop.is_empty(), j)?;
+                    top.torn_cuts += u32::from(cut);
+                    top.tail = Some(Tail {
+                        first,
+                        scan: s,
+                        entries,
+                        cut,
+                    });
+                    return Ok(top);
+                }
+                let (offset, why) = s.anomaly.unwrap_or((s.end, "segment holds no record"));
+                (offset, why.into(), Some(SEGMENT_HEADER_LEN as usize))
+            }
+        };
+        let unusable = Unusable {
+            newest: pos == 0,
+            first,
+            offset,
+            reason,
+            records_from,
+        };
+        match unusable.damage(&buf, j) {
+            None => {
+                tracing::warn!(path = %path.display(), "recovery removes a torn segment creation");
+                top.creation = Some(first);
+            }
+            Some((offset, reason)) if !j.tolerant => {
+                return Err(Error::corruption(&path, offset, reason));
+            }
+            Some((offset, reason)) => {
+                tracing::warn!(path = %path.display(), offset, %reason, "recovery drops a corrupt segment");
+            }
+        }
+        top.torn_cuts += 1;
+        top.drop.push(first);
+    }
+    Ok(top)
+}
+
+/// A file with nothing valid of its own, and why.
+struct Unusable {
+    /// It is the newest file.
+    newest: bool,
+    /// The first index its name says.
+    first: u64,
+    /// Where it goes wrong, and how.
+    offset: u64,
+    reason: String,
+    /// Where records could start in it (`None`: its header names another index).
+    records_from: Option<usize>,
+}
+
+impl Unusable {
+    /// `None` if it is a torn segment creation; else the damage (offset and reason) that
+    /// makes it corruption. Only the newest file can be a torn creation (each segment is
+    /// sealed before the next is created), and a torn creation holds at most stray records
+    /// of its own first batch, none of which proves anything durable.
+    fn damage(self, buf: &[u8], j: &Judge) -> Option<(u64, String)> {
+        let Unusable {
+            newest,
+            first,
+            offset,
+            reason,
+            records_from,
+        } = self;
+        match (newest, records_from) {
+            (true, Some(from)) => record::find_record(buf, from, j.payload_max, false, |i, h| {
+                i < first || h >= first
+            })
+            .map(|at| {
+                (
+                    offset,
+                    format!(
+                        "{reason}; the valid record at {at} belongs to another segment or \
+                         proves entries durable: not a torn segment creation"
+                    ),
+                )
+            }),
+            (true, None) => Some((offset, reason)),
+            (false, _) => Some((
+                offset,
+                format!(
+                    "{reason} in a segment that a later file follows: only the newest \
+                     segment's creation can be torn"
+                ),
+            )),
+        }
+    }
+}
+
+/// Whether the tail must be cut where its valid records end: `Ok(true)` for a torn tail (or
+/// tolerated corruption), an error for corruption. `sealed`: a later file exists, so the
+/// tail was sealed and cannot be torn.
+fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) -> Result<bool> {
+    // Zeros from the end of the records to the end of the file are the space rotation
+    // preallocated: the clean end of the data, not a tear.
+    let Some((offset, reason)) = s
+        .anomaly
+        .filter(|(offset, _)| !all_zero(&buf[*offset as usize..]))
+    else {
+        return Ok(false);
+    };
+    let e = s.next_index;
+    let proven = sealed
+        || record::find_record(buf, offset as usize + 1, j.payload_max, false, |i, h| {
+            i >= e && h >= e
+        })
+        .is_some();
+    if proven && !j.tolerant {
+        return Err(Error::corruption(path, offset, reason));
+    }
+    tracing::warn!(path = %path.display(), offset, reason, proven,
+        "recovery cuts a {} tail", if proven { "corrupt" } else { "torn" });
+    Ok(true)
+}
+
+/// Makes sure that removing the purge leftovers `old` (judged by their successors' names)
+/// loses nothing above the boundary: each is read whole, one at a time, and a valid header
+/// for another index, or any valid record above the boundary, anywhere in it, is corruption.
+/// So a live segment renamed below the boundary, a real one made to look like a leftover by
+/// a name placed after it, or a live record copied into a leftover, is refused, not deleted.
+/// Leftovers exist only after a crash inside a purge: the reads are rare.
+pub(super) fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()> {
+    for &first in old {
+        let seg = segs.segments.get_mut(&first).expect("listed");
+        let buf = read_whole(&*j.fs, seg, j.len_max)?;
+        let path = &seg.path;
+        if let Header::Names(named) = check_header(&buf, seg)? {
+            return Err(Error::corruption(
+                path,
+                0,
+                format!(
+                    "segment header names first index {named}, in a file whose successor's \
+                     name places it below the purge boundary"
+                ),
+            ));
+        }
+        if let Some(at) =
+            record::find_record(&buf, 0, j.payload_max, false, |index, _| index > j.boundary)
+        {
+            return Err(Error::corruption(
+                path,
+                at as u64,
+                format!(
+                    "a valid record above the purge boundary {}, in a file whose successor's \
+                     name places it below",
+                    j.boundary
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
