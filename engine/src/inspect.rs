@@ -32,7 +32,8 @@ use crate::config::{Config, FlushPolicy, RecoveryMode, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, Fs};
 use crate::meta::{MetaFile, META_FILE, SLOT_LEN};
-use crate::recovery::{all_zero, classify, open_meta, scan_records, Plan};
+use crate::recovery::{all_zero, classify, open_meta, Plan};
+use crate::scan::scan_records;
 use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment};
 use crate::types::{Entry, HardState, LogId};
 
@@ -444,7 +445,7 @@ fn fixes(fs: &dyn Fs, plan: &Plan, meta: &MetaFile, tolerant: bool) -> Result<Ve
         true => (Cause::Corruption, Cause::Corruption),
         false => (Cause::TornCreation, Cause::TornTail),
     };
-    let path = |first: &u64| plan.segs.segments[first].path.clone();
+    let path = |first: &u64| plan.segs.segment(*first).path.clone();
     for first in &plan.drop {
         let file = path(first);
         let bytes = file_len(fs, &file)?;

@@ -22,6 +22,7 @@ pub mod raft_rs;
 mod read_buf;
 mod record;
 mod recovery;
+mod scan;
 pub mod sched;
 mod segments;
 mod std_fs;

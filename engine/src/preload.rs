@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::canary::Canary;
 use crate::error::{Error, Result};
 use crate::record::{self, RECORD_SIZE_MIN, SEGMENT_HEADER_LEN};
-use crate::recovery::{scan, Collect, Scan};
+use crate::scan::{scan, Collect, Scan};
 use crate::segments::{check_header, read_whole, SegmentLog};
 use crate::types::Entry;
 
@@ -187,11 +187,11 @@ pub(crate) fn load_older(
         entries: Vec::new(),
         prev_term: 0,
         boundary,
-        payload_max: segs.payload_size_max_bytes,
-        skip_crc: segs.canaries.on(Canary::SkipChecksum),
+        payload_max: segs.payload_size_max_bytes(),
+        skip_crc: segs.canaries().on(Canary::SkipChecksum),
         rest_bytes: sizes(segs, &firsts[1..older]),
     };
-    let threaded = (older as u64).saturating_mul(segs.segment_size_bytes) >= worker_min_bytes;
+    let threaded = (older as u64).saturating_mul(segs.segment_size_bytes()) >= worker_min_bytes;
     std::thread::scope(|scope| -> Result<Preloaded> {
         let mut parser = Parser::new(scope, parse, threaded);
         let mut next = Some(read(segs, firsts[0]));
@@ -220,14 +220,12 @@ pub(crate) fn load_older(
                 let entries = VecDeque::from(parser.finish());
                 return Ok(Preloaded { entries, cut });
             }
-            let seg = segs.segments.get_mut(&first).expect("segment");
-            seg.len_bytes = s.end;
-            seg.offsets = Some(s.offsets);
+            segs.adopt_scan(first, s.end, Some(s.offsets));
             prev_term = s.last_term;
         }
         let entries = parser.finish();
         if tail.first().is_some_and(|e| e.term < prev_term) && !tolerant {
-            let path = &segs.segments[&firsts[older]].path;
+            let path = &segs.segment(firsts[older]).path;
             return Err(Error::corruption(
                 path,
                 SEGMENT_HEADER_LEN,
@@ -245,8 +243,8 @@ fn sizes(segs: &mut SegmentLog, firsts: &[u64]) -> u64 {
     let len_max = segs.segment_len_max();
     let mut bytes = 0u64;
     for &first in firsts {
-        let fs = segs.fs.clone();
-        let seg = segs.segments.get_mut(&first).expect("segment");
+        let fs = segs.fs();
+        let seg = segs.segment_mut(first);
         let len = seg.file(&*fs).ok().and_then(|f| f.len().ok()).unwrap_or(0);
         bytes = bytes.saturating_add(len.min(len_max));
     }
@@ -255,9 +253,9 @@ fn sizes(segs: &mut SegmentLog, firsts: &[u64]) -> u64 {
 
 /// Reads segment `first` whole and checks its header.
 fn read(segs: &mut SegmentLog, first: u64) -> Result<Read> {
-    let fs = segs.fs.clone();
+    let fs = segs.fs();
     let len_max = segs.segment_len_max();
-    let seg = segs.segments.get_mut(&first).expect("segment");
+    let seg = segs.segment_mut(first);
     let buf = read_whole(&*fs, seg, len_max)?;
     Ok(match check_header(&buf, seg)?.problem() {
         Ok(()) => Read::Buf(buf),
@@ -274,7 +272,7 @@ fn cut_at(
     (offset, reason): (u64, &'static str),
     tolerant: bool,
 ) -> Result<Cut> {
-    let path = &segs.segments[&first].path;
+    let path = &segs.segment(first).path;
     if !tolerant {
         return Err(Error::corruption(path, offset, reason));
     }

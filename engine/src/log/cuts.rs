@@ -114,7 +114,7 @@ impl Log {
                 self.poison(r)?;
                 self.cache_tail.drop_upto(upto.index);
                 self.cache_ahead.drop_upto(upto.index);
-                if self.segs.as_ref().expect(LENT).segments.is_empty() {
+                if self.segs.as_ref().expect(LENT).firsts().is_empty() {
                     // Every file is gone and the boundary is durable: nothing is owed.
                     self.durable_index = self.last.index;
                 }

@@ -462,7 +462,7 @@ impl Log {
         // Everything owed, unless the backlog is longer than one flush takes: then a prefix.
         let mut upto = self.last.index;
         if from <= self.last.index {
-            debug_assert_eq!(segs.next_index, from, "segment files would get a gap");
+            debug_assert_eq!(segs.next_index(), from, "segment files would get a gap");
             upto = self
                 .last
                 .index

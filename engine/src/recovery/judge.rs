@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{all_zero, scan, Collect, Scan};
+use super::all_zero;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::record::{self, SEGMENT_HEADER_LEN};
+use crate::scan::{scan, Collect, Scan};
 use crate::segments::{check_header, read_whole, Header, SegmentLog};
 use crate::types::Entry;
 
@@ -68,7 +69,7 @@ pub(super) fn check_creation(
         None => format!("is empty up to {}", j.boundary),
     };
     Err(Error::corruption(
-        &segs.segments[&created].path,
+        &segs.segment(created).path,
         0,
         format!(
             "a file named for index {created} above the log, which {expected}: not a \
@@ -87,7 +88,7 @@ pub(super) fn classify_top(
 ) -> Result<Top> {
     let mut top = Top::default();
     for (pos, &first) in firsts.iter().rev().enumerate() {
-        let seg = segs.segments.get_mut(&first).expect("listed");
+        let seg = segs.segment_mut(first);
         let buf = read_whole(&*j.fs, seg, j.len_max)?;
         let path = seg.path.clone();
         let mut entries = Vec::new();
@@ -232,7 +233,7 @@ fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) ->
 /// Leftovers exist only after a crash inside a purge: the reads are rare.
 pub(super) fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()> {
     for &first in old {
-        let seg = segs.segments.get_mut(&first).expect("listed");
+        let seg = segs.segment_mut(first);
         let buf = read_whole(&*j.fs, seg, j.len_max)?;
         let path = &seg.path;
         if let Header::Names(named) = check_header(&buf, seg)? {

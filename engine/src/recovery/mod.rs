@@ -41,106 +41,21 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::meta::{MetaBody, MetaFile, MetaOpen};
 use crate::preload::Cut;
-use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
 use crate::segments::{parse_segment_name, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
 
 mod judge;
 mod plan;
 
+use crate::scan::Scan;
 use judge::{check_creation, classify_top, verify_leftovers, Judge};
 pub(crate) use plan::Plan;
-
-/// The records found in one segment, up to the first anomaly.
-#[derive(Debug, Default)]
-pub(crate) struct Scan {
-    pub offsets: Vec<u64>,
-    pub next_index: u64,
-    pub last_term: u64,
-    /// Offset just past the last good record.
-    pub end: u64,
-    /// Offset and reason of the first record that is not the expected next one.
-    pub anomaly: Option<(u64, &'static str)>,
-}
-
-/// Scans the records of a segment buffer (header included, already checked), expecting
-/// `first_index` first and terms that never decrease from `prev_term`.
-pub(crate) fn scan_records(
-    buf: &[u8],
-    first_index: u64,
-    prev_term: u64,
-    payload_max: u32,
-    skip_crc: bool,
-) -> Scan {
-    scan(buf, None, first_index, prev_term, payload_max, skip_crc)
-}
-
-/// Where [`scan`] puts the entries it finds: `into`, those above `above`, their payloads
-/// slices of `buf` (no copy).
-pub(crate) struct Collect<'a> {
-    pub buf: &'a Bytes,
-    pub into: &'a mut Vec<Entry>,
-    pub above: u64,
-}
-
-pub(crate) fn scan(
-    buf: &[u8],
-    mut collect: Option<Collect<'_>>,
-    first_index: u64,
-    prev_term: u64,
-    payload_max: u32,
-    skip_crc: bool,
-) -> Scan {
-    let mut s = Scan {
-        next_index: first_index,
-        last_term: prev_term,
-        end: SEGMENT_HEADER_LEN,
-        ..Scan::default()
-    };
-    let mut pos = SEGMENT_HEADER_LEN as usize;
-    while pos < buf.len() {
-        let rec = match record::decode_record(&buf[pos..], payload_max, skip_crc) {
-            Ok(rec) if rec.index != s.next_index => Err("record index out of sequence"),
-            // The next index would not exist: no store reaches it, so no record holds it.
-            Ok(rec) if rec.index == u64::MAX => Err("record index at the end of the index space"),
-            Ok(rec) if rec.term < s.last_term => Err("record term decreases"),
-            Ok(rec) => Ok(rec),
-            Err(RecordError::Zeroed) => Err("zeros where a record should start"),
-            Err(RecordError::Incomplete) => Err("record runs past the end of the segment"),
-            Err(RecordError::Bad(reason)) => Err(reason),
-        };
-        match rec {
-            Ok(rec) => {
-                s.offsets.push(pos as u64);
-                if let Some(c) = collect.as_mut().filter(|c| rec.index > c.above) {
-                    let start = pos + rec.size - rec.payload.len();
-                    c.into.push(Entry {
-                        index: rec.index,
-                        term: rec.term,
-                        payload: c.buf.slice(start..start + rec.payload.len()),
-                    });
-                }
-                s.next_index += 1;
-                s.last_term = rec.term;
-                pos += rec.size;
-                s.end = pos as u64;
-            }
-            Err(reason) => {
-                s.anomaly = Some((pos as u64, reason));
-                break;
-            }
-        }
-    }
-    s
-}
 
 /// The segments of a store as recovery left them.
 pub(crate) struct Recovered {
@@ -210,7 +125,7 @@ pub(crate) fn classify(
         len_max: segs.segment_len_max(),
         boundary,
     };
-    let firsts: Vec<u64> = segs.segments.keys().copied().collect();
+    let firsts: Vec<u64> = segs.firsts();
 
     // Nothing here changes the directory.
     // Purge leftovers, by name: every file but the newest whose successor starts at or below
@@ -276,7 +191,7 @@ fn check_starts_at(segs: &SegmentLog, first: u64, continues_min: u64) -> Result<
         return Ok(());
     }
     Err(Error::corruption(
-        &segs.segments[&first].path,
+        &segs.segment(first).path,
         0,
         format!(
             "entries {continues_min}..{first} between the purge boundary and the first \

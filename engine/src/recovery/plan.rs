@@ -4,10 +4,11 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use super::judge::Top;
-use super::{Recovered, Scan};
+use super::Recovered;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::meta::MetaFile;
+use crate::scan::Scan;
 use crate::segments::SegmentLog;
 use crate::types::{Entry, LogId};
 
@@ -72,9 +73,8 @@ impl Plan {
     /// The segments phase 2 removes after `drop` as purge leftovers: those wholly at or
     /// below the boundary (the same rule as [`SegmentLog::remove_upto`]).
     pub(crate) fn leftovers(&self) -> Vec<u64> {
-        let kept: Vec<u64> = (self.segs.segments.keys())
+        let kept: Vec<u64> = (self.segs.firsts().into_iter())
             .filter(|f| !self.drop.contains(f))
-            .copied()
             .collect();
         crate::segments::wholly_upto(&kept, self.next_index(), self.boundary)
     }
@@ -89,24 +89,23 @@ impl Plan {
         let next_index = self.next_index();
         let mut segs = self.segs;
         if let Some((first, s)) = self.tail_state {
-            let seg = segs.segments.get_mut(&first).expect("kept");
-            seg.len_bytes = s.end;
-            seg.offsets = (!s.offsets.is_empty()).then_some(s.offsets);
+            let offsets = (!s.offsets.is_empty()).then_some(s.offsets);
+            segs.adopt_scan(first, s.end, offsets);
         }
-        segs.next_index = next_index;
+        segs.set_next_index(next_index);
         // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
         segs.remove_upto(self.boundary)?;
         // What recovery reports as durable must be durable, even after a reopen without a
         // crash: sync the tail and the directory.
-        let fs = segs.fs.clone();
-        if let Some((&first, _)) = segs.segments.last_key_value() {
-            let seg = segs.segments.get_mut(&first).expect("segment");
+        let fs = segs.fs();
+        if let Some(&first) = segs.firsts().last() {
+            let seg = segs.segment_mut(first);
             let path = seg.path.clone();
             let file = seg.file(&*fs)?;
             file.sync_data()
                 .map_err(|e| Error::io("sync_data", &path, e))?;
         }
-        segs_dir_sync(&*fs, &segs.dir)?;
+        segs_dir_sync(&*fs, segs.dir())?;
         Ok(Recovered {
             segs,
             last: self.last,
@@ -119,15 +118,15 @@ impl Plan {
 /// Phase 2: removes the files above the log, newest first, each removal durable (a crash
 /// leaves a prefix of the log), then cuts the segment the log ends in.
 fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result<()> {
-    let fs = segs.fs.clone();
+    let fs = segs.fs();
     for first in drop {
-        let seg = segs.segments.remove(first).expect("listed");
+        let seg = segs.forget(*first);
         fs.remove(&seg.path)
             .map_err(|e| Error::io("remove", &seg.path, e))?;
-        segs_dir_sync(&*fs, &segs.dir)?;
+        segs_dir_sync(&*fs, segs.dir())?;
     }
     if let Some((first, end)) = cut {
-        let seg = segs.segments.get_mut(&first).expect("kept");
+        let seg = segs.segment_mut(first);
         let file = seg.file(&*fs)?;
         file.set_len(end)
             .map_err(|e| Error::io("set_len", &seg.path, e))?;

@@ -11,7 +11,7 @@
 //!   these, once the whole directory is classified: `recovery.rs`), never otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,65 +19,14 @@ use bytes::Bytes;
 use crate::canary::{Canary, CanarySet};
 use crate::error::{Error, Result};
 use crate::fs::{Fs, FsFile};
-use crate::read_buf::ReadBuf;
-use crate::record::{self, HeaderCheck, SEGMENT_HEADER_LEN};
+use crate::record::{self, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
-pub(crate) const SEGMENT_PREFIX: &str = "seg-";
-pub(crate) const SEGMENT_SUFFIX: &str = ".log";
+mod segment;
 
-pub(crate) fn segment_name(first_index: u64) -> String {
-    format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
-}
-
-/// Parses a segment file name; any other name is a foreign file and is left alone.
-pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name
-        .strip_prefix(SEGMENT_PREFIX)?
-        .strip_suffix(SEGMENT_SUFFIX)?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-#[derive(Debug)]
-pub(crate) struct Segment {
-    pub first_index: u64,
-    pub path: PathBuf,
-    file: Option<Arc<dyn FsFile>>,
-    /// Valid for the active segment and for scanned ones.
-    pub len_bytes: u64,
-    /// `offsets[i]` is the offset of entry `first_index + i`; `None` until scanned.
-    pub offsets: Option<Vec<u64>>,
-}
-
-impl Segment {
-    pub fn new(first_index: u64, path: PathBuf) -> Segment {
-        Segment {
-            first_index,
-            path,
-            file: None,
-            len_bytes: 0,
-            offsets: None,
-        }
-    }
-
-    pub fn file(&mut self, fs: &dyn Fs) -> Result<Arc<dyn FsFile>> {
-        if let Some(f) = &self.file {
-            return Ok(f.clone());
-        }
-        let f = fs
-            .open(&self.path, false)
-            .map_err(|e| Error::io("open", &self.path, e))?;
-        self.file = Some(f.clone());
-        Ok(f)
-    }
-
-    pub fn set_file(&mut self, file: Arc<dyn FsFile>) {
-        self.file = Some(file);
-    }
-}
+pub(crate) use segment::{
+    check_header, parse_segment_name, read_whole, segment_name, Header, Segment,
+};
 
 /// The fsyncs that make everything written so far durable: run it without holding the
 /// store's lock, then report the result back.
@@ -107,17 +56,19 @@ impl SyncJob {
     }
 }
 
-/// The segment files of one store.
+/// The segment files of one store. Recovery builds it from the directory and hands it its
+/// scans ([`SegmentLog::adopt_scan`]); the log then only appends, rotates, truncates and
+/// removes through its methods.
 #[derive(Debug)]
 pub(crate) struct SegmentLog {
-    pub fs: Arc<dyn Fs>,
-    pub dir: PathBuf,
-    pub segment_size_bytes: u64,
-    pub payload_size_max_bytes: u32,
-    pub canaries: CanarySet,
-    pub segments: BTreeMap<u64, Segment>,
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    segment_size_bytes: u64,
+    payload_size_max_bytes: u32,
+    canaries: CanarySet,
+    segments: BTreeMap<u64, Segment>,
     /// The index the next written record must carry.
-    pub next_index: u64,
+    next_index: u64,
     dirty: BTreeSet<u64>,
     dir_dirty: bool,
     /// Records encoded for the last segment at `pending_at` but not yet written: appends
@@ -155,6 +106,70 @@ impl SegmentLog {
             pending: Vec::new(),
             pending_at: 0,
         }
+    }
+
+    /// The filesystem the segments live on.
+    pub fn fs(&self) -> Arc<dyn Fs> {
+        self.fs.clone()
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `Config::segment_size_bytes`.
+    pub fn segment_size_bytes(&self) -> u64 {
+        self.segment_size_bytes
+    }
+
+    /// `Config::payload_size_max_bytes`.
+    pub fn payload_size_max_bytes(&self) -> u32 {
+        self.payload_size_max_bytes
+    }
+
+    /// The canaries of the store's config.
+    pub fn canaries(&self) -> CanarySet {
+        self.canaries
+    }
+
+    /// The index the next written record must carry.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// The first indexes of the segments, ascending.
+    pub fn firsts(&self) -> Vec<u64> {
+        self.segments.keys().copied().collect()
+    }
+
+    /// The segment named for `first` (it must exist).
+    pub fn segment(&self, first: u64) -> &Segment {
+        &self.segments[&first]
+    }
+
+    /// The segment named for `first` (it must exist), to read it.
+    pub fn segment_mut(&mut self, first: u64) -> &mut Segment {
+        self.segments.get_mut(&first).expect("a listed segment")
+    }
+
+    /// Recovery's scan of segment `first`: its data ends at `end_bytes` and its records sit
+    /// at `offsets` (`None`: not indexed yet).
+    pub fn adopt_scan(&mut self, first: u64, end_bytes: u64, offsets: Option<Vec<u64>>) {
+        let seg = self.segment_mut(first);
+        seg.len_bytes = end_bytes;
+        seg.offsets = offsets;
+    }
+
+    /// Recovery's verdict on where the log continues.
+    pub fn set_next_index(&mut self, next_index: u64) {
+        debug_assert!(self.pending.is_empty(), "set before any write");
+        self.next_index = next_index;
+    }
+
+    /// Takes segment `first` out of the log (its file is the caller's to remove).
+    pub fn forget(&mut self, first: u64) -> Segment {
+        self.segments.remove(&first).expect("a listed segment")
     }
 
     /// The largest byte length a segment file can legitimately have.
@@ -413,7 +428,7 @@ impl SegmentLog {
         if let Err(reason) = check_header(&buf, seg)?.problem() {
             return Err(Error::corruption(&seg.path, 0, reason));
         }
-        let scan = crate::recovery::scan_records(&buf, first, 0, payload_max, skip_crc);
+        let scan = crate::scan::scan_records(&buf, first, 0, payload_max, skip_crc);
         let bad = scan.anomaly.or_else(|| {
             (scan.next_index != last + 1)
                 .then_some((buf.len() as u64, "segment ends before the next one starts"))
@@ -495,58 +510,4 @@ pub(crate) fn wholly_upto(firsts: &[u64], next_index: u64, boundary: u64) -> Vec
         .filter(|(_, last)| *last <= boundary)
         .map(|(first, _)| *first)
         .collect()
-}
-
-/// Reads a whole segment file, refusing one longer than any segment this store can write.
-pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result<Bytes> {
-    let file = seg.file(fs)?;
-    let len = file.len().map_err(|e| Error::io("len", &seg.path, e))?;
-    if len > len_max {
-        return Err(Error::corruption(
-            &seg.path,
-            len_max,
-            "segment longer than any segment this store writes",
-        ));
-    }
-    let mut buf = ReadBuf::zeroed(len as usize);
-    let n = file
-        .read_at(buf.as_mut_slice(), 0)
-        .map_err(|e| Error::io("read", &seg.path, e))?;
-    Ok(buf.freeze(n))
-}
-
-/// What a segment's header says about the file, for recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Header {
-    /// Valid, for the first index the file name says.
-    Valid,
-    /// Valid, for another first index: a segment of this format under a name the engine
-    /// never gave it (renamed, copied, swapped). Never a torn creation.
-    Names(u64),
-    /// Short, zeroed or damaged: a torn creation if the file is the last, else corruption.
-    Bad(&'static str),
-}
-
-impl Header {
-    pub fn problem(self) -> std::result::Result<(), &'static str> {
-        match self {
-            Header::Valid => Ok(()),
-            Header::Names(_) => Err("segment header names another first index"),
-            Header::Bad(reason) => Err(reason),
-        }
-    }
-}
-
-/// Checks a segment's header against its file name. A header of another format version is
-/// an error: this build cannot judge the file.
-pub(crate) fn check_header(buf: &[u8], seg: &Segment) -> Result<Header> {
-    match record::decode_segment_header(buf) {
-        HeaderCheck::Valid { first_index } if first_index == seg.first_index => Ok(Header::Valid),
-        HeaderCheck::Valid { first_index } => Ok(Header::Names(first_index)),
-        HeaderCheck::WrongVersion(version) => Err(Error::UnsupportedVersion {
-            path: seg.path.clone(),
-            version,
-        }),
-        HeaderCheck::Bad(reason) => Ok(Header::Bad(reason)),
-    }
 }
