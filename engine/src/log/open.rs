@@ -1,10 +1,14 @@
 //! Opening a log: the lock, the metadata, recovery (see `recovery.rs`), and the report of
 //! how the recovery went (`telemetry`).
 
+use std::path::PathBuf;
+
 use super::*;
+use crate::config::Strategy;
 use crate::meta::{MetaFile, MetaOpen};
 use crate::recovery::recover;
 use crate::telemetry;
+use crate::window::Window;
 
 impl Log {
     /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
@@ -19,7 +23,7 @@ impl Log {
         let timer = clock.clone();
         let opened = Self::open_recovered(fs, clock, dir.as_ref(), cfg);
         let verdict = match &opened {
-            Ok(log) if log.stats.torn_cuts_at_open > 0 => telemetry::Verdict::TornTailCut,
+            Ok(log) if log.core.stats.torn_cuts_at_open > 0 => telemetry::Verdict::TornTailCut,
             Ok(_) => telemetry::Verdict::Clean,
             Err(_) => telemetry::Verdict::Refused,
         };
@@ -41,26 +45,7 @@ impl Log {
             std::io::ErrorKind::WouldBlock => Error::Locked { dir: dir.clone() },
             _ => Error::io("lock", &dir, e),
         })?;
-        // Nothing is written before recovery has classified the whole directory (it repairs
-        // the metadata slots then, before acting on the boundary): a strict open that fails
-        // leaves it as it found it. A fresh store has nothing to classify.
-        let mut meta = match MetaFile::open(&*fs, &dir)? {
-            MetaOpen::Found(m) => m,
-            MetaOpen::Fresh => {
-                let names = fs.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
-                if let Some(seg) = names
-                    .iter()
-                    .find(|n| crate::segments::parse_segment_name(n).is_some())
-                {
-                    return Err(Error::corruption(
-                        dir.join(crate::meta::META_FILE),
-                        0,
-                        format!("metadata missing but segment {seg} exists"),
-                    ));
-                }
-                MetaFile::create(&*fs, &dir)?
-            }
-        };
+        let mut meta = open_meta(&*fs, &dir)?;
         let hard_state = meta.body.hard_state;
         let last_purged = meta.body.last_purged;
         let mem_first = cfg.strategy == Strategy::MemFirst;
@@ -72,13 +57,16 @@ impl Log {
             mem = Window::from_entries(entries);
         }
         let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
-        let log = Log {
+        let mode = match cfg.strategy {
+            Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
+            Strategy::MemFirst => Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index)),
+        };
+        let core = Core {
             fs,
             clock,
             _lock: lock,
             meta,
             dir,
-            segs: Some(rec.segs),
             hard_state,
             last_purged,
             last,
@@ -87,23 +75,40 @@ impl Log {
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             poisoned: None,
-            disk_sync_in_flight: false,
-            cache_tail: Window::default(),
-            cache_ahead: Window::default(),
-            mem,
-            disk_written: last.index,
-            disk_truncate: None,
-            meta_dirty: false,
-            unflushed_bytes: 0,
-            in_flight_bytes: 0,
-            unsynced_bytes: 0,
             stats: LogStats {
                 torn_cuts_at_open: rec.torn_cuts,
                 ..LogStats::default()
             },
             cfg,
         };
+        let log = Log { core, mode };
         log.check_invariants();
         Ok(log)
+    }
+}
+
+/// The metadata of the store in `dir`, created if the store is fresh.
+///
+/// Nothing is written before recovery has classified the whole directory (it repairs the
+/// metadata slots then, before acting on the boundary): a strict open that fails leaves it
+/// as it found it. A fresh store has nothing to classify; no metadata beside a segment is
+/// corruption.
+fn open_meta(fs: &dyn Fs, dir: &Path) -> Result<MetaFile> {
+    match MetaFile::open(fs, dir)? {
+        MetaOpen::Found(m) => Ok(m),
+        MetaOpen::Fresh => {
+            let names = fs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+            if let Some(seg) = names
+                .iter()
+                .find(|n| crate::segments::parse_segment_name(n).is_some())
+            {
+                return Err(Error::corruption(
+                    dir.join(crate::meta::META_FILE),
+                    0,
+                    format!("metadata missing but segment {seg} exists"),
+                ));
+            }
+            MetaFile::create(fs, dir)
+        }
     }
 }
