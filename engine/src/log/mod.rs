@@ -41,19 +41,7 @@ use disk_first::DiskFirst;
 use mem_first::MemFirst;
 pub use prepared::PreparedSync;
 use shared::Core;
-
-/// Counters of what a log did since it was opened.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LogStats {
-    /// Torn tails (and torn segment creations) cut by recovery at open.
-    pub torn_cuts_at_open: u32,
-    /// Sync jobs completed (each is one or more fsyncs).
-    pub syncs: u64,
-    /// DiskFirst: entries read from the cache.
-    pub cache_hits: u64,
-    /// DiskFirst: reads that went to disk (each reads a prefetch run).
-    pub cache_misses: u64,
-}
+pub use shared::LogStats;
 
 /// The strategy's own state: one of the two, never a mix.
 #[derive(Debug)]

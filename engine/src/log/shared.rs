@@ -2,7 +2,7 @@
 //! the boundary, the last id, the durable index, the truncation epoch, the poison), and the
 //! small operations on it that both strategies call.
 //!
-//! This module names no strategy: `disk_first.rs` and `mem_first.rs` build on it, and
+//! This module names no strategy and imports nothing from the log's other modules: `disk_first.rs` and `mem_first.rs` build on it, and
 //! `mod.rs` on all three, so the log's modules import each other without a cycle.
 
 use std::collections::VecDeque;
@@ -17,7 +17,18 @@ use crate::fs::{DirLock, Fs};
 use crate::meta::MetaFile;
 use crate::types::{HardState, LogId};
 
-use super::LogStats;
+/// Counters of what a log did since it was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// Torn tails (and torn segment creations) cut by recovery at open.
+    pub torn_cuts_at_open: u32,
+    /// Sync jobs completed (each is one or more fsyncs).
+    pub syncs: u64,
+    /// DiskFirst: entries read from the cache.
+    pub cache_hits: u64,
+    /// DiskFirst: reads that went to disk (each reads a prefetch run).
+    pub cache_misses: u64,
+}
 
 /// What every log holds whatever its strategy.
 ///
