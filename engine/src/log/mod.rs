@@ -3,165 +3,83 @@
 //! so the simulator can drive it deterministically and [`crate::Store`] can wrap it in a
 //! flusher thread.
 //!
+//! The strategy is a type: a log is a [`Core`] (what both strategies share, `shared.rs`) and
+//! a `Mode`, either [`DiskFirst`] (`disk_first.rs`, which owns its segment files) or
+//! [`MemFirst`] (`mem_first.rs`, which lends them to a sync). This file checks what every
+//! operation checks and hands the rest to the mode; `open.rs` builds the mode from
+//! `Config::strategy`, `cuts.rs` truncates and purges, `reads.rs` reads, `prepared.rs` is
+//! the [`PreparedSync`]. `shared.rs` names no strategy, the two strategies name each other
+//! nowhere, and only this file and its `impl Log` children name both: no import cycle.
+//!
 //! Invariants (checked with `debug_assert!` in `Log::check_invariants`):
-//! - `durable_index <= last_index()`, and it only grows by a completed sync;
+//! - `durable_index <= last_index()`, and it only grows by a completed sync (or a durable
+//!   DiskFirst truncate or purge);
 //! - every entry above the boundary is contiguous and terms never decrease;
-//! - MemFirst: `mem` holds exactly the entries `first_index() ..= last entry`;
+//! - each mode's own invariants (see [`DiskFirst`] and [`MemFirst`]);
 //! - a poisoned log performs no write.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::canary::Canary;
 use crate::clock::Clock;
-use crate::config::{Config, FlushPolicy, Strategy};
+use crate::config::{Config, FlushPolicy};
 use crate::error::{Error, Result};
-use crate::fs::{DirLock, Fs};
-use crate::meta::MetaFile;
-use crate::segments::{SegmentLog, SyncJob};
+use crate::fs::Fs;
 use crate::telemetry;
 use crate::types::{Entry, HardState, LogId};
-use crate::window::Window;
 
 mod cuts;
+mod disk_first;
+mod mem_first;
 mod open;
+mod prepared;
 mod reads;
+mod shared;
 
-/// Counters of what a log did since it was opened.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LogStats {
-    /// Torn tails (and torn segment creations) cut by recovery at open.
-    pub torn_cuts_at_open: u32,
-    /// Sync jobs completed (each is one or more fsyncs).
-    pub syncs: u64,
-    /// DiskFirst: entries read from the cache.
-    pub cache_hits: u64,
-    /// DiskFirst: reads that went to disk (each reads a prefetch run).
-    pub cache_misses: u64,
-}
+use disk_first::DiskFirst;
+use mem_first::MemFirst;
+pub use prepared::PreparedSync;
+use shared::Core;
+pub use shared::LogStats;
 
-/// Syncs prepared under the lock, to be run outside it and completed with
-/// [`Log::complete_sync`].
-///
-/// A MemFirst sync also carries the entries it owes the disk *and the segment files
-/// themselves*: the writes, any rotation and the fsyncs all run outside the lock, so
-/// appenders are never held up by a flush. Until [`Log::complete_sync`] hands the files
-/// back, the log refuses what needs them ([`Error::SyncInFlight`]).
+/// The strategy's own state: one of the two, never a mix.
 #[derive(Debug)]
-pub struct PreparedSync {
-    job: SyncJob,
-    /// MemFirst: the lent segment files and what to write to them before the fsyncs.
-    write: Option<LentWrite>,
-    upto: u64,
-    epoch: u64,
-    /// For the metrics: when it was prepared, and what it makes durable if it succeeds.
-    started_us: u64,
-    entries: u64,
-    bytes: u64,
+enum Mode {
+    /// Appends durable once synced; truncate and purge durable before they return.
+    DiskFirst(DiskFirst),
+    /// Appends in memory, flushed per the policy; cuts owed to the next flush.
+    MemFirst(MemFirst),
 }
-
-#[derive(Debug)]
-struct LentWrite {
-    segs: SegmentLog,
-    entries: Vec<Entry>,
-    durable_hint: u64,
-    /// The last index durable once this write and its fsyncs are done.
-    upto: u64,
-}
-
-impl PreparedSync {
-    /// The last index durable once this sync completed `Ok`.
-    pub fn upto(&self) -> u64 {
-        self.upto
-    }
-
-    /// Runs the writes and fsyncs. Call it without holding the front's lock.
-    pub fn run(&mut self, fs: &dyn Fs) -> Result<()> {
-        if let Some(w) = &mut self.write {
-            w.segs.write(&w.entries, w.durable_hint)?;
-            debug_assert!(
-                self.job.is_empty(),
-                "MemFirst takes its job after the write"
-            );
-            self.job = w.segs.take_sync_job()?;
-        }
-        self.job.run(fs)
-    }
-}
-
-const LENT: &str = "the segment files are lent to a sync in flight";
-
-/// Truncations remembered for [`Log::truncated_since`].
-const CUTS_KEPT: usize = 1024;
 
 /// One Raft log on disk. See the module docs.
 #[derive(Debug)]
 pub struct Log {
-    fs: Arc<dyn Fs>,
-    clock: Arc<dyn Clock>,
-    cfg: Config,
-    _lock: Box<dyn DirLock>,
-    meta: MetaFile,
-    dir: PathBuf,
-    /// The segment files; `None` only while a MemFirst [`PreparedSync`] holds them.
-    segs: Option<SegmentLog>,
-    hard_state: HardState,
-    last_purged: Option<LogId>,
-    /// The last log id: the last entry, else the boundary, else (0, 0).
-    last: LogId,
-    durable_index: u64,
-    /// Bumped by truncation so that a sync prepared before it cannot advance `durable_index`.
-    epoch: u64,
-    /// The last `CUTS_KEPT` truncations as (epoch, from), for appenders waiting on entries a
-    /// truncation may have removed.
-    cuts: std::collections::VecDeque<(u64, u64)>,
-    /// When the oldest append not yet durable arrived.
-    pending_since_ms: Option<u64>,
-    poisoned: Option<String>,
-    /// DiskFirst: a [`PreparedSync`] is out (between `prepare_sync` and `complete_sync`), so
-    /// its fsync's verdict is unknown; an append that would rotate waits for it.
-    disk_sync_in_flight: bool,
-    /// DiskFirst: the most recent appends, and the last prefetched run.
-    cache_tail: Window,
-    cache_ahead: Window,
-    /// MemFirst: every entry above the boundary.
-    mem: Window,
-    /// MemFirst: last index written to the segment files.
-    disk_written: u64,
-    /// MemFirst: a truncation the segment files still owe.
-    disk_truncate: Option<u64>,
-    /// MemFirst: the boundary the metadata still owes.
-    meta_dirty: bool,
-    /// MemFirst: payload bytes of the entries above `disk_written`.
-    unflushed_bytes: u64,
-    /// MemFirst: payload bytes handed to the sync in flight. With `unflushed_bytes`, the
-    /// backpressure gauge: memory is bounded until the disk has the entries.
-    in_flight_bytes: u64,
-    /// DiskFirst: payload bytes appended since the last sync was prepared (for the metrics).
-    unsynced_bytes: u64,
-    stats: LogStats,
+    /// What both strategies share.
+    core: Core,
+    /// The strategy's own state.
+    mode: Mode,
 }
 
 impl Log {
+    /// The configuration the log was opened with.
     pub fn config(&self) -> &Config {
-        &self.cfg
+        &self.core.cfg
     }
 
+    /// The store directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.core.dir
     }
 
-    /// The segment files, unless a MemFirst sync in flight holds them.
-    fn segs(&mut self) -> Result<&mut SegmentLog> {
-        self.segs.as_mut().ok_or(Error::SyncInFlight)
-    }
-
+    /// What the log did since it was opened.
     pub fn stats(&self) -> LogStats {
-        self.stats
+        self.core.stats
     }
 
+    /// The purge boundary's index, 0 before any purge.
     fn boundary(&self) -> u64 {
-        self.last_purged.map_or(0, |l| l.index)
+        self.core.boundary()
     }
 
     /// The first index a read can return (`last_purged + 1`).
@@ -171,66 +89,45 @@ impl Log {
 
     /// The last entry's index, or the boundary when the log is empty.
     pub fn last_index(&self) -> u64 {
-        self.last.index
+        self.core.last.index
     }
 
     /// The last entry's id, else the purge boundary, else `None` for a new log.
     pub fn last_log_id(&self) -> Option<LogId> {
-        (self.last.index > 0).then_some(self.last)
+        (self.core.last.index > 0).then_some(self.core.last)
     }
 
+    /// The purge boundary, if the log was ever purged.
     pub fn last_purged(&self) -> Option<LogId> {
-        self.last_purged
+        self.core.last_purged
     }
 
     /// The highest index known durable: a crash now keeps every entry up to it.
     pub fn durable_index(&self) -> u64 {
-        self.durable_index
+        self.core.durable_index
     }
 
+    /// The hard state last saved.
     pub fn hard_state(&self) -> HardState {
-        self.hard_state
+        self.core.hard_state
     }
 
     /// Why the log refuses writes, if it does.
     pub fn poisoned(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+        self.core.poisoned.as_deref()
     }
 
     /// `Ok` unless the log is poisoned; then the [`Error::Poisoned`] every write gets.
     pub fn check_writable(&self) -> Result<()> {
-        if self.cfg.canaries.on(Canary::WriteAfterPoison) {
-            return Ok(());
-        }
-        match &self.poisoned {
-            Some(cause) => Err(Error::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
+        self.core.check_writable()
     }
 
-    /// Records a write-path failure: the handle refuses writes from now on (fail-stop).
-    fn poison<T>(&mut self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            tracing::error!(error = %e, "write path failed; the store is poisoned until reopened");
-            self.poisoned.get_or_insert_with(|| e.to_string());
-        }
-        r
-    }
-
+    /// Checks the invariants of the module docs, the shared ones and the mode's.
     pub(crate) fn check_invariants(&self) {
-        debug_assert!(
-            self.durable_index <= self.last.index,
-            "durable index ahead of the log"
-        );
-        debug_assert!(self.last.index >= self.boundary());
-        if self.cfg.strategy == Strategy::MemFirst {
-            debug_assert_eq!(
-                self.mem.last_index().unwrap_or(self.boundary()),
-                self.last.index
-            );
-            debug_assert!(self.mem.is_empty() || self.mem.get(self.first_index()).is_some());
+        self.core.check_invariants();
+        match &self.mode {
+            Mode::DiskFirst(d) => d.check_invariants(&self.core),
+            Mode::MemFirst(m) => m.check_invariants(&self.core),
         }
     }
 
@@ -240,7 +137,8 @@ impl Log {
     /// [`Log::durable_index`] reaches them.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
         self.append_nosync(entries)?;
-        if self.cfg.strategy == Strategy::DiskFirst && self.sync_due(self.clock.now_ms()) {
+        let syncs_inline = matches!(self.mode, Mode::DiskFirst(_));
+        if syncs_inline && self.sync_due(self.core.clock.now_ms()) {
             self.sync()?;
         }
         Ok(())
@@ -252,8 +150,25 @@ impl Log {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        let mut prev = self.last;
+        let (last, payload_bytes) = self.check_continues(entries)?;
+        debug_assert_eq!(first.index, self.core.last.index + 1);
+        match &mut self.mode {
+            Mode::DiskFirst(d) => d.append(&mut self.core, entries, payload_bytes)?,
+            Mode::MemFirst(m) => m.append(&self.core.cfg, entries, payload_bytes)?,
+        }
+        self.core.last = last;
+        self.core.note_pending();
+        telemetry::durable_lag(self.core.last.index - self.core.durable_index);
+        self.check_invariants();
+        Ok(())
+    }
+
+    /// Checks that `entries` continue the log (contiguous, no term regression, payloads
+    /// within bounds); returns the last one's id and their payload bytes.
+    fn check_continues(&self, entries: &[Entry]) -> Result<(LogId, u64)> {
+        let mut prev = self.core.last;
         let mut payload_bytes = 0u64;
+        let payload_max = self.core.cfg.payload_size_max_bytes;
         for e in entries {
             if e.index != prev.index + 1 {
                 return Err(Error::NotContinuous {
@@ -268,64 +183,16 @@ impl Log {
                     prev_term: prev.term,
                 });
             }
-            if e.payload.len() > self.cfg.payload_size_max_bytes as usize {
+            if e.payload.len() > payload_max as usize {
                 return Err(Error::PayloadTooLarge {
                     size_bytes: e.payload.len(),
-                    max_bytes: self.cfg.payload_size_max_bytes,
+                    max_bytes: payload_max,
                 });
             }
             payload_bytes += e.payload.len() as u64;
             prev = e.log_id();
         }
-        debug_assert_eq!(first.index, self.last.index + 1);
-        match self.cfg.strategy {
-            Strategy::DiskFirst => {
-                // A rotation seals (fsyncs) the segment a sync in flight is fsyncing: if that
-                // fsync fails, the kernel may have dropped pages this one would call durable,
-                // leaving a hole in a sealed segment. Wait for the sync's verdict first.
-                if self.disk_sync_in_flight && self.segs.as_ref().expect(LENT).rotates_for(entries)
-                {
-                    return Err(Error::SyncInFlight);
-                }
-                let hint = self.durable_index;
-                let r = self.segs.as_mut().expect(LENT).write(entries, hint);
-                self.poison(r)?;
-                for e in entries {
-                    self.cache_tail.push(e.clone());
-                }
-                self.cache_tail.shrink_front_to(self.cfg.cache_entries_max);
-                self.cache_ahead.truncate_from(first.index);
-                self.unsynced_bytes += payload_bytes;
-            }
-            Strategy::MemFirst => {
-                debug_assert_eq!(
-                    self.unflushed_bytes,
-                    self.mem.payload_bytes_after(self.disk_written)
-                );
-                let unflushed = self.unflushed_bytes + self.in_flight_bytes;
-                if unflushed > 0 && unflushed + payload_bytes > self.cfg.unflushed_bytes_max {
-                    telemetry::backpressure_wait();
-                    return Err(Error::Backpressure {
-                        unflushed_bytes: unflushed,
-                        max_bytes: self.cfg.unflushed_bytes_max,
-                    });
-                }
-                for e in entries {
-                    self.mem.push(e.clone());
-                }
-                self.unflushed_bytes += payload_bytes;
-            }
-        }
-        self.last = prev;
-        self.pending_since_ms
-            .get_or_insert_with(|| self.clock.now_ms());
-        if self.cfg.canaries.on(Canary::AckBeforeFsync) && self.cfg.strategy == Strategy::DiskFirst
-        {
-            self.durable_index = self.last.index;
-        }
-        telemetry::durable_lag(self.last.index - self.durable_index);
-        self.check_invariants();
-        Ok(())
+        Ok((prev, payload_bytes))
     }
 
     /// True when nothing is owed to the disk: a crash now keeps exactly the current state.
@@ -333,8 +200,14 @@ impl Log {
         !self.sync_owed()
     }
 
+    /// Whether anything is owed to the disk: entries above the durable index, or (MemFirst)
+    /// a truncation or boundary.
     fn sync_owed(&self) -> bool {
-        self.last.index > self.durable_index || self.meta_dirty || self.disk_truncate.is_some()
+        let cuts_owed = match &self.mode {
+            Mode::DiskFirst(_) => false,
+            Mode::MemFirst(m) => m.owes_cuts(),
+        };
+        self.core.last.index > self.core.durable_index || cuts_owed
     }
 
     /// Whether the flush policy wants a sync at `now_ms`.
@@ -342,9 +215,9 @@ impl Log {
         if self.sync_due_by_count() {
             return true;
         }
-        match self.cfg.flush {
+        match self.core.cfg.flush {
             FlushPolicy::Batch { interval_ms, .. } if self.sync_owed() => {
-                let since = self.pending_since_ms.unwrap_or(now_ms);
+                let since = self.core.pending_since_ms.unwrap_or(now_ms);
                 now_ms >= since.saturating_add(interval_ms)
             }
             _ => false,
@@ -356,10 +229,10 @@ impl Log {
     /// flusher's to watch; an append asks only this, so its hot path reads no clock.
     pub fn sync_due_by_count(&self) -> bool {
         self.sync_owed()
-            && match self.cfg.flush {
+            && match self.core.cfg.flush {
                 FlushPolicy::Immediate => true,
                 FlushPolicy::Batch { threshold, .. } => {
-                    self.last.index - self.durable_index >= threshold as u64
+                    self.core.last.index - self.core.durable_index >= threshold as u64
                 }
             }
     }
@@ -369,8 +242,8 @@ impl Log {
         if !self.sync_owed() {
             return None;
         }
-        let since = self.pending_since_ms.unwrap_or(0);
-        Some(match self.cfg.flush {
+        let since = self.core.pending_since_ms.unwrap_or(0);
+        Some(match self.core.cfg.flush {
             FlushPolicy::Immediate => since,
             FlushPolicy::Batch { interval_ms, .. } => since.saturating_add(interval_ms),
         })
@@ -378,7 +251,7 @@ impl Log {
 
     /// Runs the flush policy at `now_ms`: syncs if it is due. Returns the next deadline.
     pub fn poll(&mut self, now_ms: u64) -> Result<Option<u64>> {
-        if self.poisoned.is_none() && self.sync_due(now_ms) {
+        if self.core.poisoned.is_none() && self.sync_due(now_ms) {
             self.sync()?;
         }
         Ok(self.next_deadline_ms())
@@ -388,13 +261,13 @@ impl Log {
     pub fn sync(&mut self) -> Result<()> {
         // More than one round only when a MemFirst backlog exceeds `flush_entries_max`.
         loop {
-            let durable_before = self.durable_index;
+            let durable_before = self.core.durable_index;
             let Some(mut prepared) = self.prepare_sync()? else {
                 return Ok(());
             };
-            let result = prepared.run(&*self.fs);
+            let result = prepared.run(&*self.core.fs);
             self.complete_sync(prepared, result)?;
-            if !self.sync_owed() || self.durable_index == durable_before {
+            if !self.sync_owed() || self.core.durable_index == durable_before {
                 return Ok(());
             }
         }
@@ -404,106 +277,51 @@ impl Log {
     /// boundary, entries) and collects the fsyncs to run.
     pub fn prepare_sync(&mut self) -> Result<Option<PreparedSync>> {
         self.check_writable()?;
-        if self.segs.is_none() {
-            return Err(Error::SyncInFlight);
+        if let Mode::MemFirst(m) = &self.mode {
+            m.check_not_lent()?;
         }
         if !self.sync_owed() {
             return Ok(None);
         }
-        let started_us = self.clock.now_us();
-        let (job, write) = match self.cfg.strategy {
-            Strategy::DiskFirst => {
-                let job = self.segs.as_mut().expect(LENT).take_sync_job();
-                self.disk_sync_in_flight = true;
-                (self.poison(job)?, None)
-            }
-            Strategy::MemFirst => {
-                let r = self.write_owed_memfirst();
-                (SyncJob::default(), Some(self.poison(r)?))
-            }
+        let started_us = self.core.clock.now_us();
+        let prepared = match &mut self.mode {
+            Mode::DiskFirst(d) => d.prepare_sync(&mut self.core, started_us)?,
+            Mode::MemFirst(m) => m.prepare_sync(&mut self.core, started_us)?,
         };
-        let upto = write.as_ref().map_or(self.last.index, |w| w.upto);
-        let bytes = match self.cfg.strategy {
-            Strategy::DiskFirst => std::mem::take(&mut self.unsynced_bytes),
-            Strategy::MemFirst => self.in_flight_bytes,
-        };
-        if self.cfg.canaries.on(Canary::MemFirstEarlyDurable)
-            && self.cfg.strategy == Strategy::MemFirst
-        {
-            self.durable_index = upto;
-        }
-        Ok(Some(PreparedSync {
-            job,
-            write,
-            upto,
-            epoch: self.epoch,
-            started_us,
-            entries: upto.saturating_sub(self.durable_index),
-            bytes,
-        }))
-    }
-
-    /// MemFirst, under the lock: performs the rare owed work (a truncation, a new boundary)
-    /// and lends the segment files, with the entries they lack, to the sync.
-    fn write_owed_memfirst(&mut self) -> Result<LentWrite> {
-        let boundary = self.boundary();
-        let segs = self.segs.as_mut().expect(LENT);
-        if let Some(from) = self.disk_truncate.take() {
-            segs.truncate(from)?;
-        }
-        if self.meta_dirty {
-            self.meta
-                .save(self.meta.body.hard_state, self.last_purged, false)?;
-            self.meta_dirty = false;
-            segs.remove_upto(boundary)?;
-        }
-        let from = (self.disk_written + 1).max(boundary + 1);
-        let mut entries = Vec::new();
-        // Everything owed, unless the backlog is longer than one flush takes: then a prefix.
-        let mut upto = self.last.index;
-        if from <= self.last.index {
-            debug_assert_eq!(segs.next_index(), from, "segment files would get a gap");
-            upto = self
-                .last
-                .index
-                .min(from.saturating_add(self.cfg.flush_entries_max as u64 - 1));
-            entries = self.mem.slice(from, upto);
-            self.disk_written = upto;
-        }
-        let in_flight: u64 = entries.iter().map(|e| e.payload.len() as u64).sum();
-        self.unflushed_bytes = self.unflushed_bytes.saturating_sub(in_flight);
-        self.in_flight_bytes = in_flight;
-        Ok(LentWrite {
-            segs: self.segs.take().expect(LENT),
-            entries,
-            durable_hint: self.durable_index,
-            upto,
-        })
+        Ok(Some(prepared))
     }
 
     /// Second half of a sync. An error poisons the log: the failed range is never reported
     /// durable.
     pub fn complete_sync(&mut self, prepared: PreparedSync, result: Result<()>) -> Result<()> {
-        self.disk_sync_in_flight = false;
-        if let Some(w) = prepared.write {
-            debug_assert!(self.segs.is_none(), "two syncs in flight");
-            self.segs = Some(w.segs);
-            self.in_flight_bytes = 0;
+        let PreparedSync {
+            write,
+            upto,
+            epoch,
+            started_us,
+            entries,
+            bytes,
+            job: _,
+        } = prepared;
+        match &mut self.mode {
+            Mode::DiskFirst(d) => d.sync_returned(write),
+            Mode::MemFirst(m) => m.sync_returned(write),
         }
-        let elapsed_us = self.clock.now_us().saturating_sub(prepared.started_us);
+        let core = &mut self.core;
+        let elapsed_us = core.clock.now_us().saturating_sub(started_us);
         let made_durable = match result {
-            Ok(()) => (prepared.entries, prepared.bytes),
+            Ok(()) => (entries, bytes),
             Err(_) => (0, 0),
         };
         telemetry::sync_done(elapsed_us, made_durable.0, made_durable.1);
-        self.poison(result)?;
-        self.stats.syncs += 1;
-        if prepared.epoch == self.epoch {
-            self.durable_index = self.durable_index.max(prepared.upto.min(self.last.index));
+        core.poison(result)?;
+        core.stats.syncs += 1;
+        if epoch == core.epoch {
+            core.durable_index = core.durable_index.max(upto.min(core.last.index));
         }
-        telemetry::durable_lag(self.last.index - self.durable_index);
-        self.pending_since_ms = if self.sync_owed() {
-            Some(self.clock.now_ms())
+        telemetry::durable_lag(core.last.index - core.durable_index);
+        self.core.pending_since_ms = if self.sync_owed() {
+            Some(self.core.clock.now_ms())
         } else {
             None
         };
@@ -514,17 +332,18 @@ impl Log {
     /// Saves the hard state durably before returning, under every strategy.
     pub fn save_hard_state(&mut self, hs: HardState) -> Result<()> {
         self.check_writable()?;
-        let no_fsync = self.cfg.canaries.on(Canary::HardStateNoFsync);
-        let purged = self.meta.body.last_purged;
-        let r = self.meta.save(hs, purged, no_fsync);
-        self.poison(r)?;
-        self.hard_state = hs;
+        let core = &mut self.core;
+        let no_fsync = core.cfg.canaries.on(Canary::HardStateNoFsync);
+        let purged = core.meta.body.last_purged;
+        let r = core.meta.save(hs, purged, no_fsync);
+        core.poison(r)?;
+        core.hard_state = hs;
         Ok(())
     }
 
     /// Flushes everything and closes the store.
     pub fn close(mut self) -> Result<()> {
-        if self.poisoned.is_none() {
+        if self.core.poisoned.is_none() {
             self.sync()?;
         }
         Ok(())

@@ -1,10 +1,14 @@
 //! Opening a log: the lock, the metadata, recovery (see `recovery.rs`), and the report of
 //! how the recovery went (`telemetry`).
 
+use std::path::PathBuf;
+
 use super::*;
+use crate::config::Strategy;
 use crate::meta::MetaFile;
 use crate::recovery::recover;
 use crate::telemetry;
+use crate::window::Window;
 
 impl Log {
     /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
@@ -19,7 +23,7 @@ impl Log {
         let timer = clock.clone();
         let opened = Self::open_recovered(fs, clock, dir.as_ref(), cfg);
         let verdict = match &opened {
-            Ok(log) if log.stats.torn_cuts_at_open > 0 => telemetry::Verdict::TornTailCut,
+            Ok(log) if log.core.stats.torn_cuts_at_open > 0 => telemetry::Verdict::TornTailCut,
             Ok(_) => telemetry::Verdict::Clean,
             Err(_) => telemetry::Verdict::Refused,
         };
@@ -56,13 +60,16 @@ impl Log {
             mem = Window::from_entries(entries);
         }
         let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
-        let log = Log {
+        let mode = match cfg.strategy {
+            Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
+            Strategy::MemFirst => Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index)),
+        };
+        let core = Core {
             fs,
             clock,
             _lock: lock,
             meta,
             dir,
-            segs: Some(rec.segs),
             hard_state,
             last_purged,
             last,
@@ -71,22 +78,13 @@ impl Log {
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             poisoned: None,
-            disk_sync_in_flight: false,
-            cache_tail: Window::default(),
-            cache_ahead: Window::default(),
-            mem,
-            disk_written: last.index,
-            disk_truncate: None,
-            meta_dirty: false,
-            unflushed_bytes: 0,
-            in_flight_bytes: 0,
-            unsynced_bytes: 0,
             stats: LogStats {
                 torn_cuts_at_open: rec.torn_cuts,
                 ..LogStats::default()
             },
             cfg,
         };
+        let log = Log { core, mode };
         log.check_invariants();
         Ok(log)
     }

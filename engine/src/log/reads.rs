@@ -6,49 +6,13 @@ use super::*;
 impl Log {
     /// The entry at `index`, or `None` outside `first_index()..=last_index()`.
     pub fn entry(&mut self, index: u64) -> Result<Option<Entry>> {
-        if index <= self.boundary() || index > self.last.index {
+        if index <= self.boundary() || index > self.core.last.index {
             return Ok(None);
         }
-        if self.cfg.strategy == Strategy::MemFirst {
-            return Ok(self.mem.get(index).cloned());
+        match &mut self.mode {
+            Mode::DiskFirst(d) => d.entry(&mut self.core, index),
+            Mode::MemFirst(m) => Ok(m.entry(index)),
         }
-        if let Some(e) = self
-            .cache_tail
-            .get(index)
-            .or_else(|| self.cache_ahead.get(index))
-        {
-            self.stats.cache_hits += 1;
-            telemetry::cache_read(true);
-            return Ok(Some(e.clone()));
-        }
-        self.stats.cache_misses += 1;
-        telemetry::cache_read(false);
-        let run = self.read_run(index, self.cfg.prefetch_entries + 1)?;
-        Ok(run.into_iter().next())
-    }
-
-    /// Reads from disk a run starting at `index` and keeps it as the prefetched window.
-    fn read_run(&mut self, index: u64, count_max: usize) -> Result<Vec<Entry>> {
-        let count_max = count_max.min((self.last.index + 1 - index) as usize);
-        // A read writes the pending records out first; if that write fails they are gone,
-        // and the log must refuse to sync (and acknowledge) them: poison it here, as every
-        // write path does. (Found by the store scenarios: a failed read-triggered write,
-        // then a sync that reported the dropped records durable.)
-        let written = self.segs()?.write_pending();
-        self.poison(written)?;
-        let run = self.segs()?.read(index, count_max)?;
-        if run.first().map(|e| e.index) != Some(index) {
-            return Err(Error::corruption(
-                self.dir(),
-                0,
-                format!("entry {index} missing from its segment"),
-            ));
-        }
-        self.cache_ahead.clear();
-        for e in run.iter().take(self.cfg.prefetch_entries + 1) {
-            self.cache_ahead.push(e.clone());
-        }
-        Ok(run)
     }
 
     /// Entries `from..to_exclusive`, at most `count_max` of them and stopping once
@@ -67,40 +31,17 @@ impl Log {
                 last_purged: self.boundary(),
             });
         }
-        let end = to_exclusive.min(self.last.index + 1);
+        let end = to_exclusive.min(self.core.last.index + 1);
         let mut out = Vec::new();
         let mut bytes = 0u64;
         let mut i = from;
         while i < end && out.len() < count_max && (out.is_empty() || bytes < bytes_max) {
-            let cached = match self.cfg.strategy {
-                Strategy::MemFirst => self.mem.get(i).cloned(),
-                Strategy::DiskFirst => self
-                    .cache_tail
-                    .get(i)
-                    .or_else(|| self.cache_ahead.get(i))
-                    .cloned(),
-            };
-            let disk_first = self.cfg.strategy == Strategy::DiskFirst;
-            if disk_first {
-                telemetry::cache_read(cached.is_some());
-                match cached.is_some() {
-                    true => self.stats.cache_hits += 1,
-                    false => self.stats.cache_misses += 1,
-                }
-            }
-            let batch = match cached {
-                Some(e) => vec![e],
-                None if disk_first => {
+            let batch = match &mut self.mode {
+                Mode::DiskFirst(d) => {
                     let want = ((end - i) as usize).min(count_max - out.len());
-                    self.read_run(i, want.max(self.cfg.prefetch_entries))?
+                    d.batch_at(&mut self.core, i, want)?
                 }
-                None => {
-                    return Err(Error::corruption(
-                        self.dir(),
-                        0,
-                        format!("entry {i} missing from memory"),
-                    ))
-                }
+                Mode::MemFirst(m) => m.batch_at(&self.core, i)?,
             };
             for e in batch {
                 if i >= end || out.len() >= count_max || (!out.is_empty() && bytes >= bytes_max) {
