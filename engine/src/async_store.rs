@@ -37,7 +37,7 @@ pub struct Durability {
     /// Truncations so far: a change wakes appenders whose entries may have been cut.
     pub truncations: u64,
     /// Set once a write-path failure poisoned the store.
-    pub poisoned: Option<String>,
+    pub poisoned: Option<crate::error::Poison>,
     pub closed: bool,
 }
 

@@ -52,8 +52,8 @@ pub enum Error {
     /// An earlier write or fsync failed; the handle refuses writes until reopened.
     #[error("store is poisoned by an earlier I/O failure ({cause}); reopen it")]
     Poisoned {
-        /// The failure that poisoned the handle, as it was reported then.
-        cause: String,
+        /// The failure that poisoned the handle.
+        cause: Poison,
     },
     /// Another handle holds the store directory.
     #[error("store directory {dir} is locked by another handle")]
@@ -131,6 +131,68 @@ pub enum Error {
     /// never return this; it guards direct users of [`crate::Log`].
     #[error("a sync is in flight; complete it before this operation")]
     SyncInFlight,
+}
+
+/// Why a handle is poisoned: the first failure on its write path. Every write after it
+/// gets [`Error::Poisoned`] with this cause, until the store is reopened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Poison {
+    kind: PoisonKind,
+    message: String,
+}
+
+/// What kind of failure poisoned a handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoisonKind {
+    /// A write or fsync failed with this I/O error kind: the kernel may have dropped pages,
+    /// so retrying proves nothing.
+    Io(io::ErrorKind),
+    /// The disk was full.
+    DiskFull,
+    /// A sync was lost: it panicked (in an `Fs` implementation) or the task running it died.
+    SyncLost,
+    /// Another failure on the write path (a corrupt read while writing out, for example).
+    Other,
+}
+
+impl Poison {
+    /// The poison an error on the write path leaves.
+    pub(crate) fn of(e: &Error) -> Poison {
+        let kind = match e {
+            Error::Io { source, .. } => PoisonKind::Io(source.kind()),
+            Error::DiskFull { .. } => PoisonKind::DiskFull,
+            _ => PoisonKind::Other,
+        };
+        Poison {
+            kind,
+            message: e.to_string(),
+        }
+    }
+
+    /// The poison a lost sync leaves (`why`: its panic message, or that its task died).
+    pub(crate) fn sync_lost(why: impl std::fmt::Display) -> Poison {
+        Poison {
+            kind: PoisonKind::SyncLost,
+            message: format!("a sync was lost: {why}"),
+        }
+    }
+
+    /// What kind of failure it was.
+    pub fn kind(&self) -> PoisonKind {
+        self.kind
+    }
+
+    /// The failure as it was reported then.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for Poison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl Error {

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::canary::{Canary, CanarySet};
-use crate::error::{Error, Result};
+use crate::error::{Error, Poison, Result};
 
 /// Consecutive fsyncs one leader may run before handing leadership on.
 pub(crate) const LEAD_ROUNDS_MAX: u32 = 4;
@@ -38,7 +38,7 @@ pub(crate) struct LogView<'a> {
     /// `Log::is_fully_durable`.
     pub fully_durable: bool,
     /// `Log::poisoned`.
-    pub poison: Option<&'a str>,
+    pub poison: Option<&'a Poison>,
     /// `Log::sync_due` now.
     pub sync_due: bool,
     /// `Log::sync_due_by_count`.
@@ -95,7 +95,7 @@ pub(crate) struct GroupCommit<W, C> {
     relay: Vec<W>,
     callbacks: Vec<(u64, C)>,
     /// Why a sync was lost (panicked, or its task died): the store is poisoned for good.
-    lost: Option<String>,
+    lost: Option<Poison>,
     /// `RelayUncovered` canary only: keys released by a wake-up rather than by the index.
     released_keys: Vec<WaiterKey>,
     canaries: CanarySet,
@@ -123,16 +123,16 @@ impl<W, C> GroupCommit<W, C> {
 
     /// The poison every write gets, from a lost sync or from the log.
     pub(crate) fn poison(&self, view: &LogView<'_>) -> Option<Error> {
-        let cause = self.lost.as_deref().or(view.poison)?;
+        let cause = self.lost.as_ref().or(view.poison)?;
         Some(Error::Poisoned {
-            cause: cause.to_string(),
+            cause: cause.clone(),
         })
     }
 
     /// Why the store is poisoned, from a lost sync or from the log (`Log::poisoned`).
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn poison_cause(&self, log_poison: Option<&str>) -> Option<String> {
-        self.lost.as_deref().or(log_poison).map(str::to_string)
+    pub(crate) fn poison_cause(&self, log_poison: Option<&Poison>) -> Option<Poison> {
+        self.lost.as_ref().or(log_poison).cloned()
     }
 
     /// `Ok` unless poisoned (see [`GroupCommit::poison`]).
@@ -141,13 +141,13 @@ impl<W, C> GroupCommit<W, C> {
     }
 
     /// [`GroupCommit::check_writable`] given only the log's poison (`Log::poisoned`).
-    pub(crate) fn check_writable_with(&self, log_poison: Option<&str>) -> Result<()> {
+    pub(crate) fn check_writable_with(&self, log_poison: Option<&Poison>) -> Result<()> {
         if self.canaries.on(Canary::WriteAfterPoison) {
             return Ok(());
         }
-        match self.lost.as_deref().or(log_poison) {
+        match self.lost.as_ref().or(log_poison) {
             Some(cause) => Err(Error::Poisoned {
-                cause: cause.to_string(),
+                cause: cause.clone(),
             }),
             None => Ok(()),
         }
@@ -270,8 +270,7 @@ impl<W, C> GroupCommit<W, C> {
     /// never ran (and a MemFirst sync's lent files are gone). Poisons the store for good and
     /// releases every waiter and callback with the poison: nothing may wait on it.
     pub(crate) fn sync_lost(&mut self, cause: &str, view: &LogView<'_>) -> Release<W, C> {
-        self.lost
-            .get_or_insert_with(|| format!("a sync was lost: {cause}"));
+        self.lost.get_or_insert_with(|| Poison::sync_lost(cause));
         self.syncing = false;
         self.release(view, false)
     }
@@ -298,7 +297,7 @@ impl<W, C> GroupCommit<W, C> {
     /// and can move the durable index with no sync to follow: a callback it covered that
     /// waited for the next sync would wait forever.
     pub(crate) fn wake_all(&mut self, view: &LogView<'_>) -> Release<W, C> {
-        let poison = self.lost.as_deref().or(view.poison).map(str::to_string);
+        let poison = self.lost.as_ref().or(view.poison).cloned();
         Release {
             wake_now: self.take_all(),
             callbacks: self.ready_callbacks(view, &poison),
@@ -361,7 +360,7 @@ impl<W, C> GroupCommit<W, C> {
     /// otherwise also the next in line to lead, `1 + RELAY_FANOUT` now. The rest go to the
     /// relay. Poisoned: everyone, with the poison.
     fn release(&mut self, view: &LogView<'_>, lead_next: bool) -> Release<W, C> {
-        let poison = self.lost.as_deref().or(view.poison).map(str::to_string);
+        let poison = self.lost.as_ref().or(view.poison).cloned();
         let callbacks = self.ready_callbacks(view, &poison);
         let mut wake = if poison.is_some() {
             self.take_all()
@@ -408,7 +407,7 @@ impl<W, C> GroupCommit<W, C> {
     fn ready_callbacks(
         &mut self,
         view: &LogView<'_>,
-        poison: &Option<String>,
+        poison: &Option<Poison>,
     ) -> Vec<(C, Result<u64>)> {
         if let Some(cause) = poison {
             return std::mem::take(&mut self.callbacks)

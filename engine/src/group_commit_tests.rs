@@ -1,6 +1,7 @@
 //! The group-commit core, table-driven: events in, decisions out.
 
 use super::*;
+use crate::error::Poison;
 
 type Core = GroupCommit<&'static str, &'static str>;
 
@@ -96,7 +97,8 @@ fn only_one_leader_at_a_time_and_none_on_a_poisoned_log() {
     assert!(!core.try_lead(&view(0, 1)), "a second leader");
     let _ = core.nothing_to_sync(&view(1, 1));
     let mut v = view(0, 1);
-    v.poison = Some("fsync failed");
+    let cause = Poison::sync_lost("fsync failed");
+    v.poison = Some(&cause);
     assert!(!core.try_lead(&v));
 }
 
@@ -116,7 +118,8 @@ fn callbacks_run_once_covered_and_all_run_with_the_poison() {
     assert_eq!(got, vec![("c4", 4)]);
     core.try_lead(&view(4, 5));
     let mut failed = view(4, 5);
-    failed.poison = Some("eio");
+    let cause = Poison::sync_lost("eio");
+    failed.poison = Some(&cause);
     let r = core.sync_done(&failed);
     assert_eq!(r.callbacks.len(), 1);
     assert!(matches!(r.callbacks[0].1, Err(Error::Poisoned { .. })));
@@ -221,7 +224,8 @@ fn the_flusher_leads_when_due_and_otherwise_sleeps_to_the_deadline() {
         assert_eq!(core.flusher_step(&v), want, "{durable} {last} {due}");
     }
     let mut poisoned = view(0, 5);
-    poisoned.poison = Some("eio");
+    let cause = Poison::sync_lost("eio");
+    poisoned.poison = Some(&cause);
     assert_eq!(
         core.flusher_step(&poisoned),
         FlusherStep::Sleep { deadline_ms: 200 }

@@ -86,12 +86,18 @@ pub enum Verdict {
     /// A torn tail, or another interrupted operation of the engine's own (a torn segment
     /// creation, purge leftovers, metadata slots that disagree): holds no acknowledged
     /// entry. An open (or [`repair`]) applies `fixes`, in order, by itself.
-    Torn { fixes: Vec<Fix> },
+    Torn {
+        /// What an open changes, in order.
+        fixes: Vec<Fix>,
+    },
     /// Damage that may hold acknowledged entries: a strict open fails with
     /// [`Error::Corruption`] naming the same file, offset and reason, and changes nothing.
     Corrupt {
+        /// The damaged file.
         file: PathBuf,
+        /// Where the damage starts.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
 }
@@ -100,10 +106,15 @@ pub enum Verdict {
 /// overwritten (and copied to a backup first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
+    /// What is done to the file.
     pub action: Action,
+    /// Why.
     pub cause: Cause,
+    /// The file.
     pub file: PathBuf,
+    /// Where in it the change starts.
     pub offset: u64,
+    /// How many bytes it changes (copied to the backup first).
     pub bytes: u64,
 }
 
@@ -139,9 +150,11 @@ pub enum Cause {
 /// One segment file as it reads, on its own (the [`Verdict`] judges them together).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SegmentStat {
+    /// Its file name.
     pub file: String,
     /// The first index its name says.
     pub first_index: u64,
+    /// The file's length.
     pub file_bytes: u64,
     /// Header and valid records: where its data ends.
     pub data_bytes: u64,
@@ -159,10 +172,12 @@ pub struct SegmentStat {
 /// A summary of a store directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stat {
+    /// The store directory.
     pub dir: PathBuf,
     /// The format version of `meta` (every segment header holds one too: a segment of
     /// another version shows in its `header_problem`).
     pub format_version: u32,
+    /// The hard state `meta` holds.
     pub hard_state: HardState,
     /// The purge boundary.
     pub last_purged: Option<LogId>,
@@ -171,10 +186,13 @@ pub struct Stat {
     /// The last entry an open would return (after the fixes of a [`Verdict::Torn`]); `None`
     /// with no entry above the boundary, or when the verdict is [`Verdict::Corrupt`].
     pub last_entry: Option<LogId>,
+    /// The length of `meta`.
     pub meta_bytes: u64,
     /// The segment files' lengths, summed.
     pub segment_bytes: u64,
+    /// Each segment file, in index order.
     pub segments: Vec<SegmentStat>,
+    /// What an open would find.
     pub verdict: Verdict,
 }
 

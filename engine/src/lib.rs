@@ -3,6 +3,8 @@
 //! The engine touches the world only through [`Fs`] and [`Clock`]. See `ARCHITECTURE.md`
 //! for the codemap and `docs/DESIGN.md` for the contract.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "async")]
 mod async_store;
 mod canary;
@@ -37,7 +39,7 @@ pub use async_store::AsyncStore;
 pub use canary::{Canary, CanarySet};
 pub use clock::Clock;
 pub use config::{Config, FlushPolicy, RecoveryMode, Strategy};
-pub use error::{Error, Result};
+pub use error::{Error, Poison, PoisonKind, Result};
 pub use fs::{DirLock, Fs, FsFile};
 pub use log::{Log, LogStats, PreparedSync};
 pub use record::checksummed_bytes;

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{entries, Inject, TestFs};
-use logbook::{Config, Error, FlushPolicy, Log, StdFs, Store, Strategy, SystemClock};
+use logbook::{Config, Error, FlushPolicy, Log, PoisonKind, StdFs, Store, Strategy, SystemClock};
 
 fn open_with(fs: &TestFs, dir: &std::path::Path, cfg: &Config) -> logbook::Result<Log> {
     Log::open(
@@ -47,7 +47,7 @@ fn a_second_open_of_one_directory_fails_clearly() {
 }
 
 /// (what fails, the error the failing call must return)
-type Case = (&'static str, Inject, fn(&Error) -> bool);
+type Case = (&'static str, Inject, fn(&Error) -> bool, PoisonKind);
 
 #[test]
 fn write_path_failures_are_typed_fail_stop_and_lose_nothing_acknowledged() {
@@ -59,6 +59,7 @@ fn write_path_failures_are_typed_fail_stop_and_lose_nothing_acknowledged() {
                 ..Inject::default()
             },
             |e| matches!(e, Error::DiskFull { .. }),
+            PoisonKind::DiskFull,
         ),
         (
             "EIO on fsync",
@@ -67,9 +68,10 @@ fn write_path_failures_are_typed_fail_stop_and_lose_nothing_acknowledged() {
                 ..Inject::default()
             },
             |e| matches!(e, Error::Io { .. }),
+            PoisonKind::Io(std::io::ErrorKind::Other),
         ),
     ];
-    for (name, inject, expected) in cases {
+    for (name, inject, expected, poison_kind) in cases {
         for (cfg_name, cfg) in common::all_configs() {
             let dir = tempfile::tempdir().unwrap();
             let fs = TestFs::default();
@@ -98,10 +100,17 @@ fn write_path_failures_are_typed_fail_stop_and_lose_nothing_acknowledged() {
                 ),
                 "{name} / {cfg_name}: {again:?}"
             );
-            assert!(
-                log.poisoned().is_some(),
-                "{name} / {cfg_name}: the handle is poisoned"
-            );
+            // The poison says what failed, typed, and as it was reported then.
+            let poison = log.poisoned().expect("the handle is poisoned");
+            let kind = match poison.kind() {
+                PoisonKind::Io(_) => PoisonKind::Io(std::io::ErrorKind::Other),
+                k => k,
+            };
+            assert_eq!(kind, poison_kind, "{name} / {cfg_name}: {poison}");
+            assert_eq!(poison.message(), err.to_string(), "{name} / {cfg_name}");
+            if let Err(Error::Poisoned { cause }) = &again {
+                assert_eq!(cause, poison, "{name} / {cfg_name}");
+            }
             drop(log);
             let mut log = open_with(&fs, dir.path(), &cfg).unwrap();
             assert!(log.last_index() >= acked, "{name} / {cfg_name}");

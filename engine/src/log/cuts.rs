@@ -6,7 +6,7 @@ use super::*;
 
 impl Log {
     /// How many truncations removed entries so far (see [`Log::truncated_since`]).
-    pub fn truncation_epoch(&self) -> u64 {
+    pub(crate) fn truncation_epoch(&self) -> u64 {
         self.core.epoch
     }
 
@@ -14,7 +14,7 @@ impl Log {
     /// that accepted entries up to `index` at `epoch` learns that they are gone and can
     /// never become durable. Conservative (reports a cut) if `epoch` is older than the
     /// truncations remembered.
-    pub fn truncated_since(&self, epoch: u64, index: u64) -> Option<u64> {
+    pub(crate) fn truncated_since(&self, epoch: u64, index: u64) -> Option<u64> {
         let (cuts, last_epoch) = (&self.core.cuts, self.core.epoch);
         if epoch >= last_epoch {
             return None;

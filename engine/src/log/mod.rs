@@ -24,7 +24,7 @@ use std::sync::Arc;
 use crate::canary::Canary;
 use crate::clock::Clock;
 use crate::config::{Config, FlushPolicy};
-use crate::error::{Error, Result};
+use crate::error::{Error, Poison, Result};
 use crate::fs::Fs;
 use crate::telemetry;
 use crate::types::{Entry, HardState, LogId};
@@ -113,12 +113,12 @@ impl Log {
     }
 
     /// Why the log refuses writes, if it does.
-    pub fn poisoned(&self) -> Option<&str> {
-        self.core.poisoned.as_deref()
+    pub fn poisoned(&self) -> Option<&Poison> {
+        self.core.poisoned.as_ref()
     }
 
     /// `Ok` unless the log is poisoned; then the [`Error::Poisoned`] every write gets.
-    pub fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         self.core.check_writable()
     }
 
@@ -211,7 +211,7 @@ impl Log {
     }
 
     /// Whether the flush policy wants a sync at `now_ms`.
-    pub fn sync_due(&self, now_ms: u64) -> bool {
+    pub(crate) fn sync_due(&self, now_ms: u64) -> bool {
         if self.sync_due_by_count() {
             return true;
         }
@@ -227,7 +227,7 @@ impl Log {
     /// Whether the policy wants a sync for the number of entries owed alone, without a
     /// clock: `Immediate` with anything owed, `Batch` at its threshold. The interval is the
     /// flusher's to watch; an append asks only this, so its hot path reads no clock.
-    pub fn sync_due_by_count(&self) -> bool {
+    pub(crate) fn sync_due_by_count(&self) -> bool {
         self.sync_owed()
             && match self.core.cfg.flush {
                 FlushPolicy::Immediate => true,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::canary::Canary;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Poison, Result};
 use crate::fs::{DirLock, Fs};
 use crate::meta::MetaFile;
 use crate::types::{HardState, LogId};
@@ -67,7 +67,7 @@ pub(super) struct Core {
     /// When the oldest change not yet durable arrived.
     pub pending_since_ms: Option<u64>,
     /// Why the log refuses writes, once a write path failed.
-    pub poisoned: Option<String>,
+    pub poisoned: Option<Poison>,
     /// What the log did since it was opened.
     pub stats: LogStats,
 }
@@ -98,7 +98,7 @@ impl Core {
     pub fn poison<T>(&mut self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
             tracing::error!(error = %e, "write path failed; the store is poisoned until reopened");
-            self.poisoned.get_or_insert_with(|| e.to_string());
+            self.poisoned.get_or_insert_with(|| Poison::of(e));
         }
         r
     }
