@@ -143,7 +143,7 @@ fn hard_state_must_be_the_last_saved_or_the_one_in_flight() {
 /// so a report's "invariant N (name)" can be looked up there.
 #[test]
 fn invariants_are_numbered_and_named_as_the_design_document_does() {
-    let doc = include_str!("../../../docs/DESIGN.md");
+    let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DESIGN.md"));
     let start = doc.find("## 3. The invariants").expect("DESIGN.md has §3");
     let end = doc[start..]
         .find("\n## 4.")
