@@ -3,7 +3,7 @@
 //!
 //! Every function takes the directory lock the way [`crate::Log::open`] does, so a store that
 //! a handle holds open is refused with [`Error::Locked`], and judges the directory with
-//! recovery's own first phase (`recovery.rs`, docs/DESIGN.md §1 "Recovery"): the decision
+//! recovery's own first phase (`recovery/`, docs/DESIGN.md §1 "Recovery"): the decision
 //! between a torn tail and corruption has one implementation, and a [`Verdict`] says what an
 //! open would do.
 //!

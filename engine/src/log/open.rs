@@ -1,4 +1,4 @@
-//! Opening a log: the lock, the metadata, recovery (see `recovery.rs`), and the report of
+//! Opening a log: the lock, the metadata, recovery (see `recovery/`), and the report of
 //! how the recovery went (`telemetry`).
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@
 //!   (the directory sync makes its creation durable); [`SyncJob`] covers both.
 //! - Segments are removed only by [`SegmentLog::truncate`] (durably, before it returns), by
 //!   purge (after the new boundary is durable) and by recovery (an interrupted operation of
-//!   these, once the whole directory is classified: `recovery.rs`), never otherwise.
+//!   these, once the whole directory is classified: `recovery/`), never otherwise.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
