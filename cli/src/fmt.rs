@@ -6,6 +6,14 @@ use std::path::Path;
 
 use logbook::inspect::{Action, Cause, Fix, Verdict};
 
+/// Prints `value` as pretty JSON (every report type derives `Serialize`).
+pub fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("report types serialize")
+    );
+}
+
 /// `path` relative to `dir` when it is inside it.
 pub fn name(dir: &Path, path: &Path) -> String {
     path.strip_prefix(dir).unwrap_or(path).display().to_string()

@@ -22,10 +22,7 @@ pub struct Args {
 pub fn run(fs: Arc<dyn Fs>, limits: &Limits, args: &Args) -> logbook::Result<Code> {
     let st = inspect::stat(fs, &args.dir, limits)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&st).expect("serializable")
-        );
+        crate::fmt::print_json(&st);
     } else {
         print!("{}", text(&st));
     }

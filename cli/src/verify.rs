@@ -21,10 +21,7 @@ pub struct Args {
 pub fn run(fs: Arc<dyn Fs>, limits: &Limits, args: &Args) -> logbook::Result<Code> {
     let verdict = inspect::verify(fs, &args.dir, limits)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&verdict).expect("serializable")
-        );
+        crate::fmt::print_json(&verdict);
     } else {
         println!("{}", crate::fmt::verdict(&args.dir, &verdict));
         if let Verdict::Corrupt { .. } = verdict {
