@@ -136,6 +136,35 @@ fn shrink_keeps_the_failure_with_fewer_faults() {
     assert_eq!(run(&spec).violation.map(|v| v.kind), Some(kind));
 }
 
+/// A forgotten vote needs only some of the seed's crashes: the shrink skips the others by
+/// number, the shrunk file says which, and replaying it fails the same way.
+#[test]
+fn shrink_skips_the_crashes_a_failure_does_not_need() {
+    let sc = scenario("cluster-forget-vote");
+    let (seed, kind) = first_failure("cluster-forget-vote", 20).expect("caught");
+    let before = run(&RunSpec::new(sc.clone(), seed)).faults_fired.len();
+    let s = shrink(&RunSpec::new(sc, seed)).expect("fails");
+    assert_eq!(s.violation.kind, kind);
+    let skipped = &s.spec.scenario.spec.skip_faults;
+    assert!(!skipped.is_empty(), "no fault was skipped of {before}");
+    let shrunk = run(&s.spec);
+    assert_eq!(shrunk.violation.map(|v| v.kind), Some(kind));
+    assert_eq!(shrunk.faults_fired.len(), s.faults_kept);
+    assert!(shrunk.faults_fired.iter().all(|n| !skipped.contains(n)));
+    let text = scenario_toml(&s.spec.scenario, s.spec.disk_faults);
+    assert!(
+        text.contains(&format!("skip_faults = {skipped:?}")),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster-shrunk.toml");
+    std::fs::write(&path, text).unwrap();
+    let reloaded = ClusterScenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut spec = RunSpec::new(reloaded, seed);
+    spec.disk_faults = s.spec.disk_faults;
+    assert_eq!(run(&spec).violation.map(|v| v.kind), Some(kind));
+}
+
 fn load_text(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cluster-bad.toml");

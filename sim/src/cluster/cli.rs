@@ -151,13 +151,15 @@ fn shrink_one(spec: &RunSpec) -> ExitCode {
         return usage_error(format!("cannot write {}: {e}", path.display()));
     }
     println!(
-        "shrunk in {} runs (off: {}): {}",
+        "shrunk in {} runs (off: {}; {} chaos faults kept, {} skipped): {}",
         s.runs,
         if s.removed.is_empty() {
             "nothing".into()
         } else {
             s.removed.join(", ")
         },
+        s.faults_kept,
+        s.spec.scenario.spec.skip_faults.len(),
         s.violation
     );
     println!(

@@ -164,6 +164,8 @@ pub struct RunResult {
     pub history: Vec<Operation<KvInput, KvOutput>>,
     /// The per-key linearizability verdict on it, if the run got that far.
     pub lin: Option<PartitionedCheck<u64, KvInput, KvOutput>>,
+    /// The numbers of the chaos faults injected (see `ClusterFile::skip_faults`).
+    pub faults_fired: Vec<u32>,
 }
 
 /// Runs one seed of one scenario.
@@ -194,6 +196,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         trace: w.trace.take_lines(),
         history: std::mem::take(&mut w.history),
         lin,
+        faults_fired: std::mem::take(&mut w.faults_fired),
     }
 }
 

@@ -97,7 +97,9 @@ impl World<'_> {
             .collect();
         if !live.is_empty() && self.chaos_rng.gen_bool(c.node) {
             let i = live[self.chaos_rng.gen_range(0..live.len())];
-            self.crash(i, "power loss");
+            if self.fault_injected("power loss") {
+                self.crash(i, "power loss");
+            }
         }
         let everyone = self.chaos_rng.gen_bool(c.all);
         if everyone || self.chaos_rng.gen_bool(c.majority) {
@@ -108,9 +110,11 @@ impl World<'_> {
             } else {
                 all.len() / 2 + 1
             };
-            self.stats.majority_crashes += 1;
-            for &i in &all[..count] {
-                self.crash(i, "power loss of a majority");
+            if self.fault_injected("power loss of a majority") {
+                self.stats.majority_crashes += 1;
+                for &i in &all[..count] {
+                    self.crash(i, "power loss of a majority");
+                }
             }
         }
         if self.partition.is_none() && self.chaos_rng.gen_bool(n.partition) {
@@ -120,6 +124,9 @@ impl World<'_> {
             if side.iter().all(|&s| s == side[0]) {
                 side[0] = !side[0];
             }
+            if !self.fault_injected("partition") {
+                return self.at(self.now + self.spec.tick_ms, Ev::Chaos);
+            }
             self.trace
                 .event(format_args!("{} net partition {side:?}", self.now));
             self.partition = Some(side);
@@ -127,5 +134,19 @@ impl World<'_> {
             self.at(self.now + n.partition_ms, Ev::Heal);
         }
         self.at(self.now + self.spec.tick_ms, Ev::Chaos);
+    }
+
+    /// Numbers the fault the chaos just decided; false if the scenario skips it
+    /// (`skip_faults`, written by a shrink), which the trace says.
+    fn fault_injected(&mut self, what: &str) -> bool {
+        self.faults_decided += 1;
+        let n = self.faults_decided;
+        if self.spec.skip_faults.contains(&n) {
+            self.trace
+                .event(format_args!("{} fault {n} ({what}) skipped", self.now));
+            return false;
+        }
+        self.faults_fired.push(n);
+        true
     }
 }

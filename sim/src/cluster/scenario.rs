@@ -179,6 +179,11 @@ pub struct ClusterFile {
     /// Deliberate bugs.
     #[serde(default)]
     pub bug: BugSpec,
+    /// Faults the chaos decides but does not inject, by number (the `n`-th crash, majority
+    /// crash or partition decided in a run is fault `n`, counted from 1). Written by
+    /// `--shrink`; empty in a hand-written scenario.
+    #[serde(default)]
+    pub skip_faults: Vec<u32>,
 }
 
 fn default_nodes() -> u32 {

@@ -17,6 +17,8 @@ pub struct Shrunk {
     pub runs: u32,
     /// The knobs turned off, by name.
     pub removed: Vec<&'static str>,
+    /// The chaos faults (crashes, partitions) the shrunk run still injects.
+    pub faults_kept: usize,
 }
 
 type Knob = (&'static str, fn(&mut ClusterFile));
@@ -79,12 +81,60 @@ pub fn shrink(spec: &RunSpec) -> Option<Shrunk> {
             None => break,
         }
     }
+    let faults_kept = skip_faults(&mut best, &mut violation, kind, &mut runs);
     Some(Shrunk {
         spec: best,
         violation,
         runs,
         removed,
+        faults_kept,
     })
+}
+
+/// The most runs the fault schedule's delta debugging may spend.
+pub const FAULT_RUNS_MAX: u32 = 200;
+
+/// Delta debugging over the chaos faults `best` injects: a chunk of them is skipped (added to
+/// `skip_faults`) and stays skipped if the same check still fails; chunks halve down to one
+/// fault. Returns how many faults the shrunk run still injects.
+fn skip_faults(
+    best: &mut RunSpec,
+    violation: &mut Violation,
+    kind: CheckKind,
+    runs: &mut u32,
+) -> usize {
+    let fired = |spec: &RunSpec, runs: &mut u32| -> Vec<u32> {
+        *runs += 1;
+        std::panic::catch_unwind(|| run(spec)).map_or_else(|_| Vec::new(), |r| r.faults_fired)
+    };
+    let mut kept = fired(best, runs);
+    let mut chunk = (kept.len() / 2).max(1);
+    let spent = *runs;
+    while !kept.is_empty() && *runs - spent < FAULT_RUNS_MAX {
+        let mut progressed = false;
+        let mut start = 0;
+        while start < kept.len() && *runs - spent < FAULT_RUNS_MAX {
+            let end = (start + chunk).min(kept.len());
+            let mut cand = best.clone();
+            cand.scenario.spec.skip_faults.extend(&kept[start..end]);
+            cand.scenario.spec.skip_faults.sort_unstable();
+            *runs += 1;
+            match fails(&cand, kind) {
+                Some(v) => {
+                    *violation = v;
+                    *best = cand;
+                    kept = fired(best, runs);
+                    progressed = true;
+                }
+                None => start = end,
+            }
+        }
+        if chunk == 1 && !progressed {
+            break;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+    kept.len()
 }
 
 /// The shrunk scenario as a cluster scenario file (every field written out).
@@ -120,6 +170,9 @@ pub fn scenario_toml(sc: &ClusterScenario, disk_faults: bool) -> String {
         s.nodes, s.duration_ms, s.tick_ms, s.fsync_ms
     );
     let _ = writeln!(o, "compact_entries = {}", s.compact_entries);
+    if !s.skip_faults.is_empty() {
+        let _ = writeln!(o, "skip_faults = {:?}", s.skip_faults);
+    }
     if let Some(skew) = s.tick_skew_max_ms {
         let _ = writeln!(o, "tick_skew_max_ms = {skew}");
     }

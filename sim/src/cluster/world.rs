@@ -90,6 +90,9 @@ pub(super) struct World<'a> {
     pub stats: ClusterStats,
     /// After the run's duration: no faults, no new client requests.
     pub settling: bool,
+    /// Chaos faults decided so far (each gets the next number), and those injected.
+    pub faults_decided: u32,
+    pub faults_fired: Vec<u32>,
 }
 
 impl<'a> World<'a> {
@@ -140,6 +143,8 @@ impl<'a> World<'a> {
             checks: Checks::new(spec.nodes as usize),
             stats: ClusterStats::default(),
             settling: false,
+            faults_decided: 0,
+            faults_fired: Vec::new(),
         }
     }
 
