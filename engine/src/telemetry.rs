@@ -6,7 +6,7 @@
 //! the simulator), never on the wall clock. Names carry their unit last; the README lists
 //! them for users.
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Unit};
 
 /// Counter: fsync calls made by syncs (files and directories), successful or not.
 pub const FSYNCS_TOTAL: &str = "logbook_fsyncs_total";
@@ -33,56 +33,74 @@ pub const RECOVERY_DURATION_SECONDS: &str = "logbook_recovery_duration_seconds";
 /// (a torn tail was cut), or `refused` (the open failed with a typed error).
 pub const RECOVERIES_TOTAL: &str = "logbook_recoveries_total";
 
-/// Every metric with its description and unit, for [`describe`].
-const DESCRIPTIONS: [(&str, metrics::Unit, &str); 10] = [
+/// What kind of metric a name is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric with its kind, unit and description, for [`describe`].
+const DESCRIPTIONS: [(&str, Kind, Unit, &str); 10] = [
     (
         FSYNCS_TOTAL,
-        metrics::Unit::Count,
+        Kind::Counter,
+        Unit::Count,
         "fsync calls made by syncs",
     ),
     (
         SYNC_DURATION_SECONDS,
-        metrics::Unit::Seconds,
+        Kind::Histogram,
+        Unit::Seconds,
         "sync job latency",
     ),
     (
         SYNC_ENTRIES,
-        metrics::Unit::Count,
+        Kind::Histogram,
+        Unit::Count,
         "entries made durable per sync",
     ),
     (
         SYNC_BYTES,
-        metrics::Unit::Bytes,
+        Kind::Histogram,
+        Unit::Bytes,
         "payload bytes made durable per sync",
     ),
     (
         DURABLE_LAG_ENTRIES,
-        metrics::Unit::Count,
+        Kind::Gauge,
+        Unit::Count,
         "last index minus durable index",
     ),
     (
         BACKPRESSURE_WAITS_TOTAL,
-        metrics::Unit::Count,
+        Kind::Counter,
+        Unit::Count,
         "appends refused for memory",
     ),
     (
         CACHE_HITS_TOTAL,
-        metrics::Unit::Count,
+        Kind::Counter,
+        Unit::Count,
         "DiskFirst entries read from its cache",
     ),
     (
         CACHE_MISSES_TOTAL,
-        metrics::Unit::Count,
+        Kind::Counter,
+        Unit::Count,
         "DiskFirst reads that went to disk",
     ),
     (
         RECOVERY_DURATION_SECONDS,
-        metrics::Unit::Seconds,
+        Kind::Histogram,
+        Unit::Seconds,
         "recovery time at open",
     ),
     (
         RECOVERIES_TOTAL,
-        metrics::Unit::Count,
+        Kind::Counter,
+        Unit::Count,
         "opens by recovery verdict",
     ),
 ];
@@ -90,13 +108,11 @@ const DESCRIPTIONS: [(&str, metrics::Unit, &str); 10] = [
 /// Registers every metric's description and unit with the installed recorder. Optional:
 /// call it once after installing a recorder (exporters show the descriptions).
 pub fn describe() {
-    for (name, unit, text) in DESCRIPTIONS {
-        match name {
-            SYNC_DURATION_SECONDS | SYNC_ENTRIES | SYNC_BYTES | RECOVERY_DURATION_SECONDS => {
-                metrics::describe_histogram!(name, unit, text)
-            }
-            DURABLE_LAG_ENTRIES => metrics::describe_gauge!(name, unit, text),
-            _ => metrics::describe_counter!(name, unit, text),
+    for (name, kind, unit, text) in DESCRIPTIONS {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, unit, text),
+            Kind::Gauge => metrics::describe_gauge!(name, unit, text),
+            Kind::Histogram => metrics::describe_histogram!(name, unit, text),
         }
     }
 }

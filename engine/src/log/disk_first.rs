@@ -134,7 +134,7 @@ impl DiskFirst {
         core.poison(r)?;
         self.cache_tail.drop_upto(upto.index);
         self.cache_ahead.drop_upto(upto.index);
-        if self.segs.firsts().is_empty() {
+        if self.segs.is_empty() {
             // Every file is gone and the boundary is durable: nothing is owed.
             core.durable_index = core.last.index;
         }

@@ -98,7 +98,7 @@ impl Plan {
         // What recovery reports as durable must be durable, even after a reopen without a
         // crash: sync the tail and the directory.
         let fs = segs.fs();
-        if let Some(&first) = segs.firsts().last() {
+        if let Some(first) = segs.last_first() {
             let seg = segs.segment_mut(first);
             let path = seg.path.clone();
             let file = seg.file(&*fs)?;

@@ -143,6 +143,16 @@ impl SegmentLog {
         self.segments.keys().copied().collect()
     }
 
+    /// Whether the log has no segment file.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// The first index of the newest segment, if any.
+    pub fn last_first(&self) -> Option<u64> {
+        self.segments.keys().next_back().copied()
+    }
+
     /// The segment named for `first` (it must exist).
     pub fn segment(&self, first: u64) -> &Segment {
         &self.segments[&first]
