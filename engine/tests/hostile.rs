@@ -67,10 +67,7 @@ fn store(cfg: &Config, n: u64) -> MemFs {
 
 /// The first indexes of the segment files, ascending.
 fn firsts(fs: &MemFs) -> Vec<u64> {
-    fs.snapshot(dir())
-        .keys()
-        .filter_map(|n| n.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok())
-        .collect()
+    fs.segment_firsts(dir())
 }
 
 fn bytes_present(fs: &MemFs) -> u64 {

@@ -65,10 +65,7 @@ fn store(n: u64) -> MemFs {
 }
 
 fn firsts(fs: &MemFs) -> Vec<u64> {
-    fs.snapshot(dir())
-        .keys()
-        .filter_map(|n| n.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok())
-        .collect()
+    fs.segment_firsts(dir())
 }
 
 /// Where the valid records of a segment file end.

@@ -79,6 +79,14 @@ impl MemFs {
         self.counters.bytes_read.load(Ordering::Relaxed)
     }
 
+    /// The first indexes of the segment files in `dir`, ascending.
+    pub fn segment_firsts(&self, dir: &Path) -> Vec<u64> {
+        self.snapshot(dir)
+            .keys()
+            .filter_map(|n| n.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok())
+            .collect()
+    }
+
     /// Names and contents of the files in `dir`.
     pub fn snapshot(&self, dir: &Path) -> BTreeMap<String, Vec<u8>> {
         let st = self.state.lock().unwrap();
