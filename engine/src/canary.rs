@@ -37,11 +37,14 @@ pub enum Canary {
     /// The fronts and `Log` accept writes (and syncs) after a write-path failure poisoned
     /// the store.
     WriteAfterPoison,
+    /// MemFirst opened with a snapshot hint: a truncation below the preloaded memory leaves
+    /// the cold segments readable as they were, so truncated entries come back.
+    ColdOutlivesTruncate,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 14] = [
+    pub const ALL: [Canary; 15] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -56,6 +59,7 @@ impl Canary {
         Canary::RelayUncovered,
         Canary::FlusherSkipsBatch,
         Canary::WriteAfterPoison,
+        Canary::ColdOutlivesTruncate,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -75,6 +79,7 @@ impl Canary {
             Canary::RelayUncovered => "relay-uncovered",
             Canary::FlusherSkipsBatch => "flusher-skips-batch",
             Canary::WriteAfterPoison => "write-after-poison",
+            Canary::ColdOutlivesTruncate => "cold-outlives-truncate",
         }
     }
 

@@ -55,6 +55,7 @@ pub struct Config {
     pub(crate) recovery: RecoveryMode,
     pub(crate) preload_worker_min_bytes: u64,
     pub(crate) commit_check: bool,
+    pub(crate) snapshot_hint: Option<u64>,
     /// Deliberate bugs for the harness's own tests: zero-sized and always empty without the
     /// `canary` feature.
     pub(crate) canaries: CanarySet,
@@ -75,6 +76,7 @@ impl Config {
             recovery: RecoveryMode::Strict,
             preload_worker_min_bytes: 8 << 20,
             commit_check: false,
+            snapshot_hint: None,
             canaries: CanarySet::default(),
         }
     }
@@ -198,6 +200,25 @@ impl Config {
     /// Sets [`Config::commit_check`].
     pub fn with_commit_check(mut self, v: bool) -> Self {
         self.commit_check = v;
+        self
+    }
+
+    /// MemFirst open: the index of the state machine's last snapshot (or last applied
+    /// entry), which a Raft node knows when it restarts. Open then preloads only the
+    /// segments from the one holding this index onward, so startup reads the live tail,
+    /// not the whole log; the entry at the hint is in memory, so the term Raft's
+    /// consistency check asks for costs no read. Older entries stay on disk and are read
+    /// lazily on demand, as DiskFirst reads (checksummed then; damage there is reported by
+    /// the read that meets it, not by the open). A hint past the end preloads the last
+    /// segment. `None` (the default) preloads everything. DiskFirst ignores it: its open
+    /// reads only the log's bounds anyway.
+    pub fn snapshot_hint(&self) -> Option<u64> {
+        self.snapshot_hint
+    }
+
+    /// Sets [`Config::snapshot_hint`].
+    pub fn with_snapshot_hint(mut self, v: Option<u64>) -> Self {
+        self.snapshot_hint = v;
         self
     }
 

@@ -27,6 +27,9 @@ pub const BACKPRESSURE_WAITS_TOTAL: &str = "logbook_backpressure_waits_total";
 pub const CACHE_HITS_TOTAL: &str = "logbook_cache_hits_total";
 /// Counter: DiskFirst reads that went to disk (each one reads a prefetch run).
 pub const CACHE_MISSES_TOTAL: &str = "logbook_cache_misses_total";
+/// Counter: MemFirst entries read from disk, below the memory an open with a snapshot
+/// hint kept (`Config::snapshot_hint`).
+pub const COLD_READS_TOTAL: &str = "logbook_cold_reads_total";
 /// Histogram: one open's recovery (classify and apply), in seconds.
 pub const RECOVERY_DURATION_SECONDS: &str = "logbook_recovery_duration_seconds";
 /// Counter, labelled `verdict`: opens by what recovery found: `clean`, `torn_tail_cut`
@@ -42,7 +45,7 @@ enum Kind {
 }
 
 /// Every metric with its kind, unit and description, for [`describe`].
-const DESCRIPTIONS: [(&str, Kind, Unit, &str); 10] = [
+const DESCRIPTIONS: [(&str, Kind, Unit, &str); 11] = [
     (
         FSYNCS_TOTAL,
         Kind::Counter,
@@ -90,6 +93,12 @@ const DESCRIPTIONS: [(&str, Kind, Unit, &str); 10] = [
         Kind::Counter,
         Unit::Count,
         "DiskFirst reads that went to disk",
+    ),
+    (
+        COLD_READS_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "MemFirst entries read from disk below a hinted open's memory",
     ),
     (
         RECOVERY_DURATION_SECONDS,
@@ -141,6 +150,10 @@ pub(crate) fn cache_read(hit: bool) {
         true => counter!(CACHE_HITS_TOTAL).increment(1),
         false => counter!(CACHE_MISSES_TOTAL).increment(1),
     }
+}
+
+pub(crate) fn cold_read(entries: usize) {
+    counter!(COLD_READS_TOTAL).increment(entries as u64);
 }
 
 /// What an open's recovery concluded.

@@ -35,6 +35,11 @@ impl Window {
         self.entries.is_empty()
     }
 
+    /// Index of the first entry, if any.
+    pub fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.index)
+    }
+
     /// Index of the last entry, if any.
     pub fn last_index(&self) -> Option<u64> {
         self.entries.back().map(|e| e.index)

@@ -45,6 +45,10 @@ pub struct EngineSpec {
     /// MemFirst: entries one flush takes; a small value makes long backlogs go out as
     /// several durable prefixes.
     pub flush_entries_max: usize,
+    /// MemFirst: every reopen passes a snapshot hint (`Config::snapshot_hint`) drawn from
+    /// the seed, anywhere from 0 to past the end, so reads, truncations and purges meet
+    /// entries left on disk below the preloaded tail.
+    pub snapshot_hint: bool,
 }
 
 impl Default for EngineSpec {
@@ -56,6 +60,7 @@ impl Default for EngineSpec {
             unflushed_bytes_max: 64 << 10,
             payload_size_max_bytes: 4096,
             flush_entries_max: 65_536,
+            snapshot_hint: false,
         }
     }
 }
@@ -297,6 +302,14 @@ impl Scenario {
             .collect();
         paths.sort();
         paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    /// With `engine.snapshot_hint`, the seed from which each open draws its hint.
+    pub fn hint_seed(&self, seed: u64) -> Option<u64> {
+        self.spec
+            .engine
+            .snapshot_hint
+            .then(|| crate::seeds::mix(seed ^ 0x5e4a_9b1c_d00d_f00d))
     }
 
     pub fn engine_config(&self) -> logbook::Config {

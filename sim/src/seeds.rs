@@ -29,3 +29,21 @@ pub fn stream_seed(seed: u64, stream: Stream) -> u64 {
 pub fn rng(seed: u64, stream: Stream) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(stream_seed(seed, stream))
 }
+
+/// The configuration of one open under a scenario with `engine.snapshot_hint`
+/// (`hint_seed`): a hint drawn from the seed and `salt` (the disk's call count, so every
+/// open and every attempt draws anew) in `0..=last_index + 2`, past the end included.
+pub fn open_config(
+    cfg: &logbook::Config,
+    hint_seed: Option<u64>,
+    salt: u64,
+    last_index: u64,
+) -> logbook::Config {
+    match hint_seed {
+        None => cfg.clone(),
+        Some(s) => {
+            let hint = mix(s ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % (last_index + 3);
+            cfg.clone().with_snapshot_hint(Some(hint))
+        }
+    }
+}

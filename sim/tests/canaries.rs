@@ -32,6 +32,9 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         Canary::CallbackBeyondDurable => &["store-mem-first-batch", "store-disk-first-immediate"],
         Canary::FlusherSkipsBatch => &["store-disk-first-batch", "store-mem-first-batch"],
         Canary::WriteAfterPoison => &["store-disk-first-immediate", "store-mem-first-batch"],
+        Canary::ColdOutlivesTruncate => {
+            &["mem-first-snapshot-hint", "store-mem-first-snapshot-hint"]
+        }
     }
 }
 

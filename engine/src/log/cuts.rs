@@ -50,6 +50,9 @@ impl Log {
         } else {
             self.core.last_purged.unwrap_or(LogId::new(0, 0))
         };
+        if let Mode::MemFirst(m) = &mut self.mode {
+            m.warm_before_truncate(&self.core, from)?;
+        }
         let core = &mut self.core;
         core.epoch += 1;
         core.cuts.push_back((core.epoch, from));

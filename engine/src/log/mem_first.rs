@@ -29,9 +29,11 @@ pub(super) enum Segs {
 
 /// The state only MemFirst has.
 ///
-/// Invariants (checked with `debug_assert!` by [`MemFirst::check_invariants`], the third at
+/// Invariants (checked with `debug_assert!` by [`MemFirst::check_invariants`], the fourth at
 /// each append):
-/// - `mem` holds exactly the entries `boundary + 1 ..= last index`;
+/// - `mem` holds exactly the entries `floor ..= last index`, where `floor` is `boundary + 1`,
+///   or with a `cold` view its `next_index` (above the boundary);
+/// - `cold` holds only whole segments below `floor`, unchanged on disk while it holds them;
 /// - `disk_written <= last index`;
 /// - `unflushed_bytes` is the payload of the entries of `mem` above `disk_written`;
 /// - `in_flight_bytes > 0` only while the files are [`Segs::Lent`].
@@ -39,8 +41,12 @@ pub(super) enum Segs {
 pub(super) struct MemFirst {
     /// The segment files, or `Lent` while a sync holds them.
     segs: Segs,
-    /// Every entry above the boundary.
+    /// Every entry from the floor (see the invariants).
     mem: Window,
+    /// The entries above the boundary and below `mem`, on disk and read lazily: set only by
+    /// an open with [`crate::Config::snapshot_hint`]. A view of its own, so it stays
+    /// readable while a sync holds `segs`.
+    cold: Option<SegmentLog>,
     /// Last index written (or lent to be written) to the segment files.
     disk_written: u64,
     /// A truncation the segment files still owe.
@@ -56,11 +62,15 @@ pub(super) struct MemFirst {
 
 impl MemFirst {
     /// MemFirst over the files recovery opened and the entries it loaded, all on disk up
-    /// to `last_index`.
-    pub fn new(segs: SegmentLog, mem: Window, last_index: u64) -> MemFirst {
+    /// to `last_index`. Entries above `boundary` that recovery left on disk (an open with a
+    /// snapshot hint) are read lazily through a cold view.
+    pub fn new(segs: SegmentLog, mem: Window, last_index: u64, boundary: u64) -> MemFirst {
+        let floor = mem.first_index().unwrap_or(last_index + 1);
+        let cold = (floor > boundary + 1).then(|| segs.cold_view(floor));
         MemFirst {
             segs: Segs::Here(segs),
             mem,
+            cold,
             disk_written: last_index,
             disk_truncate: None,
             meta_dirty: false,
@@ -177,7 +187,55 @@ impl MemFirst {
         }
     }
 
+    /// The lowest index held in memory (see the invariants).
+    fn floor(&self, core: &Core) -> u64 {
+        self.cold
+            .as_ref()
+            .map_or(core.boundary() + 1, SegmentLog::next_index)
+    }
+
+    /// Before a truncation at `from` below the memory: reads the entries of the cold
+    /// segment holding `from` below it back into memory, and drops that segment and the
+    /// later ones from the cold view (the files will change under it). Fails, changing
+    /// nothing, if the read does.
+    pub fn warm_before_truncate(&mut self, core: &Core, from: u64) -> Result<()> {
+        let floor = self.floor(core);
+        let Some(cold) = self.cold.as_mut().filter(|_| from < floor) else {
+            return Ok(());
+        };
+        if core.cfg.canaries.on(Canary::ColdOutlivesTruncate) {
+            return Ok(());
+        }
+        let firsts = cold.firsts();
+        let seg_first = firsts[firsts.partition_point(|f| *f <= from) - 1];
+        let lo = seg_first.max(core.boundary() + 1);
+        let mut warm = std::collections::VecDeque::new();
+        while lo + (warm.len() as u64) < from {
+            let i = lo + warm.len() as u64;
+            let run = cold.read(i, (from - i) as usize)?;
+            if run.is_empty() {
+                return Err(Error::corruption(
+                    cold.dir(),
+                    0,
+                    format!("entry {i} vanished"),
+                ));
+            }
+            warm.extend(run.into_iter().take((from - i) as usize));
+        }
+        for first in firsts.into_iter().filter(|f| *f >= seg_first) {
+            cold.forget(first);
+        }
+        cold.set_next_index(lo);
+        if lo <= core.boundary() + 1 {
+            self.cold = None;
+        }
+        self.mem = Window::from_entries(warm);
+        Ok(())
+    }
+
     /// Removes `from..` (inside the log, above the boundary) from memory; the files owe it.
+    /// A truncation below the memory has warmed the entries it keeps first
+    /// ([`MemFirst::warm_before_truncate`]).
     pub fn truncate(&mut self, from: u64) {
         self.mem.truncate_from(from);
         if from <= self.disk_written {
@@ -190,18 +248,42 @@ impl MemFirst {
     /// Drops `..=upto` from memory; the metadata owes the new boundary (already in `core`).
     pub fn purge(&mut self, core: &mut Core, upto: LogId) {
         self.mem.drop_upto(upto.index);
+        if let Some(cold) = &mut self.cold {
+            if upto.index + 1 >= cold.next_index() {
+                self.cold = None;
+            } else {
+                let gone =
+                    crate::segments::wholly_upto(&cold.firsts(), cold.next_index(), upto.index);
+                for first in gone {
+                    cold.forget(first);
+                }
+            }
+        }
         self.unflushed_bytes = self.mem.payload_bytes_after(self.disk_written);
         self.meta_dirty = true;
         core.note_pending();
     }
 
-    /// The entry at `index`, from memory.
-    pub fn entry(&self, index: u64) -> Option<Entry> {
-        self.mem.get(index).cloned()
+    /// The entry at `index` (inside the log), from memory or the cold view.
+    pub fn entry(&mut self, core: &Core, index: u64) -> Result<Option<Entry>> {
+        Ok(self.batch_at(core, index, 1)?.into_iter().next())
     }
 
-    /// What `Log::entries` takes next at `i` (inside the log): its entry, from memory.
-    pub fn batch_at(&self, core: &Core, i: u64) -> Result<Vec<Entry>> {
+    /// What `Log::entries` takes next at `i` (inside the log): from the cold view, up to
+    /// `want` entries of the segment holding `i`; from memory, its entry.
+    pub fn batch_at(&mut self, core: &Core, i: u64, want: usize) -> Result<Vec<Entry>> {
+        if let Some(cold) = self.cold.as_mut().filter(|c| i < c.next_index()) {
+            let run = cold.read(i, want)?;
+            if run.first().map(|e| e.index) != Some(i) {
+                return Err(Error::corruption(
+                    cold.dir(),
+                    0,
+                    format!("entry {i} vanished"),
+                ));
+            }
+            telemetry::cold_read(run.len());
+            return Ok(run);
+        }
         match self.mem.get(i) {
             Some(e) => Ok(vec![e.clone()]),
             None => Err(Error::corruption(
@@ -214,9 +296,14 @@ impl MemFirst {
 
     /// The invariants of [`MemFirst`]'s docs.
     pub fn check_invariants(&self, core: &Core) {
-        let boundary = core.boundary();
-        debug_assert_eq!(self.mem.last_index().unwrap_or(boundary), core.last.index);
-        debug_assert!(self.mem.is_empty() || self.mem.get(boundary + 1).is_some());
+        let floor = self.floor(core);
+        debug_assert!(floor > core.boundary());
+        debug_assert_eq!(self.mem.last_index().unwrap_or(floor - 1), core.last.index);
+        debug_assert!(self.mem.is_empty() || self.mem.first_index() == Some(floor));
+        debug_assert!(self
+            .cold
+            .as_ref()
+            .is_none_or(|c| c.firsts().iter().all(|f| *f < floor)));
         debug_assert!(self.disk_written <= core.last.index);
         debug_assert!(self.in_flight_bytes == 0 || matches!(self.segs, Segs::Lent));
     }

@@ -12,7 +12,8 @@ use crate::window::Window;
 
 impl Log {
     /// Opens (or creates) the store in `dir`. DiskFirst reads only the metadata, the segment
-    /// names and the last segment; MemFirst reads every entry.
+    /// names and the last segment; MemFirst reads every entry (from the segment holding
+    /// [`Config::snapshot_hint`] onward, if one is given).
     pub fn open(
         fs: Arc<dyn Fs>,
         clock: Arc<dyn Clock>,
@@ -62,7 +63,10 @@ impl Log {
         let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
         let mode = match cfg.strategy {
             Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
-            Strategy::MemFirst => Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index)),
+            Strategy::MemFirst => {
+                let boundary = last_purged.map_or(0, |l| l.index);
+                Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index, boundary))
+            }
         };
         let core = Core {
             fs,

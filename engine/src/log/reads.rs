@@ -11,7 +11,7 @@ impl Log {
         }
         match &mut self.mode {
             Mode::DiskFirst(d) => d.entry(&mut self.core, index),
-            Mode::MemFirst(m) => Ok(m.entry(index)),
+            Mode::MemFirst(m) => m.entry(&self.core, index),
         }
     }
 
@@ -41,7 +41,10 @@ impl Log {
                     let want = ((end - i) as usize).min(count_max - out.len());
                     d.batch_at(&mut self.core, i, want)?
                 }
-                Mode::MemFirst(m) => m.batch_at(&self.core, i)?,
+                Mode::MemFirst(m) => {
+                    let want = ((end - i) as usize).min(count_max - out.len());
+                    m.batch_at(&self.core, i, want)?
+                }
             };
             for e in batch {
                 if i >= end || out.len() >= count_max || (!out.is_empty() && bytes >= bytes_max) {

@@ -62,7 +62,8 @@ pub(crate) struct Recovered {
     pub segs: SegmentLog,
     /// The last entry on disk above the boundary, if any.
     pub last: Option<LogId>,
-    /// With `load_all`: every entry above the boundary.
+    /// With `load_all`: every entry above the boundary (from the segment holding
+    /// [`Config::snapshot_hint`], if one is given).
     pub entries: Option<VecDeque<Entry>>,
     /// Torn tails and torn segment creations that were cut.
     pub torn_cuts: u32,
@@ -153,7 +154,8 @@ pub(crate) fn classify(
     let (mut plan, tail_entries) = Plan::from_top(segs, boundary, top);
     if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
-        load_older(&mut plan, &order, tail_entries, &j, cfg)?;
+        let hot = preload_from(&order, cfg.snapshot_hint);
+        load_older(&mut plan, &order[hot..], tail_entries, &j, cfg)?;
     }
     if let Some(commit) = commit {
         let end = plan.last.map_or(boundary, |l| l.index.max(boundary));
@@ -164,6 +166,17 @@ pub(crate) fn classify(
         plan.last = None;
     }
     Ok(plan)
+}
+
+/// Of the live run `order` (ascending firsts, the tail last), the position of the first
+/// segment a MemFirst open preloads under [`Config::snapshot_hint`]: the one holding the
+/// hint (the last starting at or below it), so the entry at the hint is in memory; the
+/// tail always. Without a hint, all of them.
+fn preload_from(order: &[u64], hint: Option<u64>) -> usize {
+    match hint {
+        None => 0,
+        Some(h) => order.partition_point(|f| *f <= h).saturating_sub(1),
+    }
 }
 
 /// The segment files of `dir` by their names, as a `SegmentLog` that continues at

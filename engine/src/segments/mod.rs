@@ -415,6 +415,32 @@ impl SegmentLog {
         Ok(())
     }
 
+    /// A read-only view of the segments wholly below `floor` (a segment boundary): their
+    /// entries, read lazily, each file through its own handle. MemFirst keeps the entries
+    /// below its memory there when it opened with a snapshot hint, so they stay readable
+    /// while a sync holds the segment files. The view never writes; the caller drops
+    /// from it what a truncation or purge removes ([`SegmentLog::forget`],
+    /// [`SegmentLog::set_next_index`]) before the files change.
+    pub fn cold_view(&self, floor: u64) -> SegmentLog {
+        debug_assert!(floor == self.next_index || self.segments.contains_key(&floor));
+        let segments = (self.segments.range(..floor))
+            .map(|(&first, s)| (first, Segment::new(first, s.path.clone())))
+            .collect();
+        SegmentLog {
+            fs: self.fs.clone(),
+            dir: self.dir.clone(),
+            segment_size_bytes: self.segment_size_bytes,
+            payload_size_max_bytes: self.payload_size_max_bytes,
+            canaries: self.canaries,
+            segments,
+            next_index: floor,
+            dirty: BTreeSet::new(),
+            dir_dirty: false,
+            pending: Vec::new(),
+            pending_at: 0,
+        }
+    }
+
     /// Builds the offset index of a segment by scanning it; any damage is corruption,
     /// because only the last segment may have a torn tail and recovery already cut it.
     pub fn load_offsets(&mut self, first: u64) -> Result<()> {

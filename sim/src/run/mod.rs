@@ -207,6 +207,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         cfg,
         crash_rng: seeds::rng(spec.seed, Stream::CrashPoints),
         payload_seed: seeds::stream_seed(spec.seed, Stream::Payloads),
+        hint_seed: spec.scenario.hint_seed(spec.seed),
         recovery_crash_rate: spec.scenario.spec.crash.during_recovery,
         log: None,
         model: Model::new(),
@@ -275,6 +276,8 @@ struct Harness {
     cfg: logbook::Config,
     crash_rng: ChaCha8Rng,
     payload_seed: u64,
+    /// With `engine.snapshot_hint`: each open's hint is drawn from it.
+    hint_seed: Option<u64>,
     recovery_crash_rate: f64,
     log: Option<Log>,
     model: Model,

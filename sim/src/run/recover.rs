@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::{violation, Harness, Step, Stop, DIFF_ROWS_MAX, OPEN_ATTEMPTS_MAX, STORE_DIR};
 use crate::model::{check_recovered, diff_rows, Invariant, Recovered};
+use crate::seeds;
 use crate::trace::fnv1a;
 
 impl Harness {
@@ -198,11 +199,17 @@ impl Harness {
     }
 
     fn open(&self) -> logbook::Result<Log> {
+        let last = self.model.current().last().index;
+        let cfg = seeds::open_config(&self.cfg, self.hint_seed, self.disk.fs_calls(), last);
+        if let Some(hint) = cfg.snapshot_hint() {
+            self.trace
+                .event(format_args!("  open with snapshot hint {hint}"));
+        }
         Log::open(
             Arc::new(self.disk.clone()),
             Arc::new(self.clock.clone()),
             STORE_DIR,
-            self.cfg.clone(),
+            cfg,
         )
     }
 

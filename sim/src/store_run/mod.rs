@@ -163,6 +163,13 @@ struct Harness {
 }
 
 impl Harness {
+    /// The configuration of one open: with `engine.snapshot_hint`, a hint drawn anew.
+    fn open_cfg(&self) -> logbook::Config {
+        let last = self.book().model.current().last().index;
+        let hint_seed = self.spec.scenario.hint_seed(self.spec.seed);
+        crate::seeds::open_config(&self.cfg, hint_seed, self.disk.fs_calls(), last)
+    }
+
     #[track_caller]
     fn book(&self) -> std::sync::MutexGuard<'_, Book> {
         worker::lock_book(&self.book)
@@ -342,7 +349,7 @@ impl Harness {
                 Arc::new(self.disk.clone()),
                 Arc::new(self.clock.clone()),
                 STORE_DIR,
-                self.cfg.clone(),
+                self.open_cfg(),
             );
             match opened {
                 Ok(s) => return Ok(Some(s)),
@@ -377,7 +384,7 @@ impl Harness {
                 Arc::new(self.disk.clone()),
                 Arc::new(self.clock.clone()),
                 STORE_DIR,
-                self.cfg.clone(),
+                self.open_cfg(),
             );
             match opened {
                 Ok(log) => break log,
