@@ -27,6 +27,19 @@ pub enum FlushPolicy {
         /// The longest an entry waits for its sync.
         interval_ms: u64,
     },
+    /// Group commit that needs no tuning. Syncs at once when idle; while a sync is in
+    /// flight the next batch gathers, and the fronts start it as soon as that sync returns
+    /// (pipelined group commit); it holds a sync back only when moving averages of the gap
+    /// between append calls and of a sync's duration (read on the log's
+    /// [`Clock`](crate::Clock)) say that more appends will arrive within about one sync's
+    /// time, and then at most `delay_max_us` after the first owed append, or until the
+    /// expected batch is owed. One writer is never held back.
+    Adaptive {
+        /// The longest the policy holds back an owed append to fill a batch. The threaded
+        /// fronts' timers count in whole milliseconds, so a deadline wait (when the batch
+        /// does not fill) lasts up to 1 ms more; a filled batch syncs at once.
+        delay_max_us: u64,
+    },
 }
 
 /// What recovery does with corruption (a bad record that is not a torn tail).

@@ -95,6 +95,10 @@ fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
             kinds.join(" ")
         }
     );
+    if s.stats.paced_syncs > 0 {
+        // The adaptive flush policy's waiting path ran (its scenarios show it fires).
+        let _ = writeln!(out, "    paced syncs: {}", s.stats.paced_syncs);
+    }
     if s.scenario.spec.expect == crate::scenario::Expect::Violation {
         let _ = writeln!(
             out,

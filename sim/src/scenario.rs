@@ -21,6 +21,38 @@ pub enum StrategySpec {
 pub enum FlushSpec {
     Immediate,
     Batch { threshold: usize, interval_ms: u64 },
+    Adaptive { delay_max_us: u64 },
+}
+
+impl FlushSpec {
+    /// The engine's policy.
+    pub fn policy(self) -> logbook::FlushPolicy {
+        use logbook::FlushPolicy;
+        match self {
+            FlushSpec::Immediate => FlushPolicy::Immediate,
+            FlushSpec::Batch {
+                threshold,
+                interval_ms,
+            } => FlushPolicy::Batch {
+                threshold,
+                interval_ms,
+            },
+            FlushSpec::Adaptive { delay_max_us } => FlushPolicy::Adaptive { delay_max_us },
+        }
+    }
+}
+
+/// A policy's name in reports: `Immediate`, `Batch(8, 5 ms)`, `Adaptive(500 us)`.
+pub fn policy_name(policy: logbook::FlushPolicy) -> String {
+    use logbook::FlushPolicy;
+    match policy {
+        FlushPolicy::Immediate => "Immediate".into(),
+        FlushPolicy::Batch {
+            threshold,
+            interval_ms,
+        } => format!("Batch({threshold}, {interval_ms} ms)"),
+        FlushPolicy::Adaptive { delay_max_us } => format!("Adaptive({delay_max_us} us)"),
+    }
 }
 
 /// What a scenario's runs must show.
@@ -313,21 +345,12 @@ impl Scenario {
     }
 
     pub fn engine_config(&self) -> logbook::Config {
-        use logbook::{Config, FlushPolicy, Strategy};
+        use logbook::{Config, Strategy};
         let strategy = match self.spec.strategy {
             StrategySpec::DiskFirst => Strategy::DiskFirst,
             StrategySpec::MemFirst => Strategy::MemFirst,
         };
-        let flush = match self.spec.flush {
-            FlushSpec::Immediate => FlushPolicy::Immediate,
-            FlushSpec::Batch {
-                threshold,
-                interval_ms,
-            } => FlushPolicy::Batch {
-                threshold,
-                interval_ms,
-            },
-        };
+        let flush = self.spec.flush.policy();
         let e = &self.spec.engine;
         Config::new(strategy, flush)
             .with_segment_size_bytes(e.segment_size_bytes)

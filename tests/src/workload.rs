@@ -68,7 +68,7 @@ pub fn parse_strategy(s: &str) -> Option<Strategy> {
     }
 }
 
-/// `immediate` or `batch:<threshold>:<interval_ms>`.
+/// `immediate`, `batch:<threshold>:<interval_ms>` or `adaptive:<delay_max_us>`.
 pub fn policy_arg(p: FlushPolicy) -> String {
     match p {
         FlushPolicy::Immediate => "immediate".to_string(),
@@ -76,12 +76,19 @@ pub fn policy_arg(p: FlushPolicy) -> String {
             threshold,
             interval_ms,
         } => format!("batch:{threshold}:{interval_ms}"),
+        FlushPolicy::Adaptive { delay_max_us } => format!("adaptive:{delay_max_us}"),
     }
 }
 
 pub fn parse_policy(s: &str) -> Option<FlushPolicy> {
     if s == "immediate" {
         return Some(FlushPolicy::Immediate);
+    }
+    if let Some(us) = s.strip_prefix("adaptive:") {
+        return us
+            .parse()
+            .ok()
+            .map(|delay_max_us| FlushPolicy::Adaptive { delay_max_us });
     }
     let mut parts = s.strip_prefix("batch:")?.split(':');
     let threshold = parts.next()?.parse().ok()?;

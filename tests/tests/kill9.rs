@@ -9,7 +9,7 @@
 //! runs on its own thread, on fresh directories of `LOGBOOK_KILL_ROUNDS` kills each.
 //!
 //! Environment:
-//! - `LOGBOOK_KILLS`: total kills across the four scenarios (default 200, about 2 s);
+//! - `LOGBOOK_KILLS`: total kills across the six scenarios (default 200, about 2 s);
 //! - `LOGBOOK_KILL_SEED`: the seed of the kill schedule and of every crashee's workload
 //!   (default: from the clock; always printed). Process scheduling is not seeded, so a
 //!   seed replays the schedule, not the exact kill points;
@@ -62,7 +62,7 @@ struct Scenario {
     policy: FlushPolicy,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "disk-first/immediate",
         strategy: Strategy::DiskFirst,
@@ -88,6 +88,16 @@ const SCENARIOS: [Scenario; 4] = [
             threshold: 32,
             interval_ms: 3,
         },
+    },
+    Scenario {
+        name: "disk-first/adaptive",
+        strategy: Strategy::DiskFirst,
+        policy: FlushPolicy::Adaptive { delay_max_us: 500 },
+    },
+    Scenario {
+        name: "mem-first/adaptive",
+        strategy: Strategy::MemFirst,
+        policy: FlushPolicy::Adaptive { delay_max_us: 500 },
     },
 ];
 

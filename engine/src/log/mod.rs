@@ -33,6 +33,7 @@ mod cuts;
 mod disk_first;
 mod mem_first;
 mod open;
+mod pace;
 mod prepared;
 mod reads;
 mod shared;
@@ -158,6 +159,9 @@ impl Log {
         }
         self.core.last = last;
         self.core.note_pending();
+        if matches!(self.core.cfg.flush, FlushPolicy::Adaptive { .. }) {
+            self.core.pace.on_append(self.core.clock.now_us());
+        }
         telemetry::durable_lag(self.core.last.index - self.core.durable_index);
         self.check_invariants();
         Ok(())
@@ -220,12 +224,17 @@ impl Log {
                 let since = self.core.pending_since_ms.unwrap_or(now_ms);
                 now_ms >= since.saturating_add(interval_ms)
             }
+            FlushPolicy::Adaptive { delay_max_us } if self.sync_owed() => {
+                let now_us = self.core.clock.now_us().max(now_ms.saturating_mul(1000));
+                self.core.pace.due(now_us, delay_max_us)
+            }
             _ => false,
         }
     }
 
     /// Whether the policy wants a sync for the number of entries owed alone, without a
-    /// clock: `Immediate` with anything owed, `Batch` at its threshold. The interval is the
+    /// clock: `Immediate` with anything owed, `Batch` at its threshold, `Adaptive` once the
+    /// expected batch of append calls is owed. The interval (or delay) is the
     /// flusher's to watch; an append asks only this, so its hot path reads no clock.
     pub(crate) fn sync_due_by_count(&self) -> bool {
         self.sync_owed()
@@ -234,6 +243,7 @@ impl Log {
                 FlushPolicy::Batch { threshold, .. } => {
                     self.core.last.index - self.core.durable_index >= threshold as u64
                 }
+                FlushPolicy::Adaptive { .. } => self.core.pace.due_by_count(),
             }
     }
 
@@ -246,6 +256,13 @@ impl Log {
         Some(match self.core.cfg.flush {
             FlushPolicy::Immediate => since,
             FlushPolicy::Batch { interval_ms, .. } => since.saturating_add(interval_ms),
+            FlushPolicy::Adaptive { delay_max_us } => match self.core.pace.due_by_count() {
+                true => since,
+                // Whole milliseconds, rounded up: never before the policy wants it.
+                false => {
+                    (self.core.pace.deadline_us(delay_max_us)).map_or(since, |d| d.div_ceil(1000))
+                }
+            },
         })
     }
 
@@ -284,6 +301,9 @@ impl Log {
             return Ok(None);
         }
         let started_us = self.core.clock.now_us();
+        if self.core.pace.on_sync_prepared(started_us) {
+            self.core.stats.paced_syncs += 1;
+        }
         let prepared = match &mut self.mode {
             Mode::DiskFirst(d) => d.prepare_sync(&mut self.core, started_us)?,
             Mode::MemFirst(m) => m.prepare_sync(&mut self.core, started_us)?,
@@ -313,6 +333,9 @@ impl Log {
             Ok(()) => (entries, bytes),
             Err(_) => (0, 0),
         };
+        if result.is_ok() {
+            core.pace.on_sync_done(elapsed_us);
+        }
         telemetry::sync_done(elapsed_us, made_durable.0, made_durable.1);
         core.poison(result)?;
         core.stats.syncs += 1;

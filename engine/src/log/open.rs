@@ -81,6 +81,7 @@ impl Log {
             epoch: 0,
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
+            pace: Default::default(),
             poisoned: None,
             stats: LogStats {
                 torn_cuts_at_open: rec.torn_cuts,

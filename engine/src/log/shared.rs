@@ -28,6 +28,9 @@ pub struct LogStats {
     pub cache_hits: u64,
     /// DiskFirst: reads that went to disk (each reads a prefetch run).
     pub cache_misses: u64,
+    /// [`FlushPolicy::Adaptive`](crate::FlushPolicy::Adaptive): syncs the policy held back
+    /// to gather more than one append call.
+    pub paced_syncs: u64,
 }
 
 /// What every log holds whatever its strategy.
@@ -66,6 +69,8 @@ pub(super) struct Core {
     pub cuts: VecDeque<(u64, u64)>,
     /// When the oldest change not yet durable arrived.
     pub pending_since_ms: Option<u64>,
+    /// The adaptive flush policy's estimates (kept under every policy, fed only under it).
+    pub pace: super::pace::Pace,
     /// Why the log refuses writes, once a write path failed.
     pub poisoned: Option<Poison>,
     /// What the log did since it was opened.

@@ -173,6 +173,11 @@ impl Store {
         self.shared.state.lock()
     }
 
+    /// What the log did since the store was opened (syncs, cache hits, paced syncs).
+    pub fn stats(&self) -> Result<crate::LogStats> {
+        self.with_log(|log| Ok(log.stats()))
+    }
+
     fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> Result<T>) -> Result<T> {
         let mut st = self.lock();
         let log = st.log.as_mut().ok_or(Error::Closed)?;

@@ -136,13 +136,7 @@ fn percentile(v: &[u64], p: f64) -> String {
 }
 
 fn policy(f: &FlushSpec) -> String {
-    match f {
-        FlushSpec::Immediate => "Immediate".into(),
-        FlushSpec::Batch {
-            threshold,
-            interval_ms,
-        } => format!("Batch({threshold}, {interval_ms} ms)"),
-    }
+    crate::scenario::policy_name(f.policy())
 }
 
 /// The design document's "Consistency Guarantees" table, measured: one row per scenario

@@ -246,22 +246,13 @@ impl ClusterScenario {
 
     /// The engine configuration of every node.
     pub fn engine_config(&self) -> logbook::Config {
-        use logbook::{Config, FlushPolicy, Strategy};
+        use logbook::{Config, Strategy};
         let s = &self.spec;
         let strategy = match s.strategy {
             StrategySpec::DiskFirst => Strategy::DiskFirst,
             StrategySpec::MemFirst => Strategy::MemFirst,
         };
-        let flush = match s.flush {
-            FlushSpec::Immediate => FlushPolicy::Immediate,
-            FlushSpec::Batch {
-                threshold,
-                interval_ms,
-            } => FlushPolicy::Batch {
-                threshold,
-                interval_ms,
-            },
-        };
+        let flush = s.flush.policy();
         let e = &s.engine;
         Config::new(strategy, flush)
             .with_segment_size_bytes(e.segment_size_bytes.max(16 << 10))

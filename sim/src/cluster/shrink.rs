@@ -158,6 +158,12 @@ pub fn scenario_toml(sc: &ClusterScenario, disk_faults: bool) -> String {
                 "flush = {{ batch = {{ threshold = {threshold}, interval_ms = {interval_ms} }} }}"
             );
         }
+        FlushSpec::Adaptive { delay_max_us } => {
+            let _ = writeln!(
+                o,
+                "flush = {{ adaptive = {{ delay_max_us = {delay_max_us} }} }}"
+            );
+        }
     }
     let expect = match s.expect {
         Expect::Pass => "pass",

@@ -250,13 +250,7 @@ impl LogbookFactory {
 
 impl StoreFactory for LogbookFactory {
     fn name(&self) -> String {
-        let policy = match self.cfg.flush() {
-            FlushPolicy::Immediate => "Immediate".to_string(),
-            FlushPolicy::Batch {
-                threshold,
-                interval_ms,
-            } => format!("Batch({threshold}, {interval_ms}ms)"),
-        };
+        let policy = crate::scenario::policy_name(self.cfg.flush());
         format!("logbook {:?}/{policy}", self.cfg.strategy())
     }
 

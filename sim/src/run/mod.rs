@@ -66,6 +66,8 @@ pub struct RunStats {
     pub torn_cuts: u64,
     pub corruption_reported: u64,
     pub backpressure: u64,
+    /// `FlushPolicy::Adaptive`: syncs the policy held back to fill a batch (`LogStats`).
+    pub paced_syncs: u64,
     pub faults: FaultCounters,
 }
 
@@ -81,6 +83,7 @@ impl RunStats {
         self.torn_cuts += o.torn_cuts;
         self.corruption_reported += o.corruption_reported;
         self.backpressure += o.backpressure;
+        self.paced_syncs += o.paced_syncs;
         self.faults.add(&o.faults);
     }
 }

@@ -69,7 +69,9 @@ impl Harness {
     }
 
     pub(super) fn crash_and_recover(&mut self) -> Step {
-        self.log = None;
+        if let Some(log) = self.log.take() {
+            self.stats.paced_syncs += log.stats().paced_syncs;
+        }
         self.crash();
         self.recover()
     }

@@ -318,6 +318,9 @@ impl Harness {
 
     /// Ends an incarnation: a clean close for `reopen` (if nothing failed), else power loss.
     fn end(&mut self, store: Store, ending: &Op) {
+        if let Ok(s) = store.stats() {
+            self.book().stats.paced_syncs += s.paced_syncs;
+        }
         let clean = *ending == Op::Reopen && !self.book().failed;
         if clean {
             match store.close() {
