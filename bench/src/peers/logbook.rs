@@ -17,30 +17,51 @@ use logbook::{Config, Entry, FlushPolicy, LogId, Store, Strategy};
 
 use super::{newest_file_number, Res, WriteTarget};
 
-/// The four ways to run logbook.
+/// The flush policy of a logbook row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Immediate,
+    /// `FlushPolicy::Batch` with the run's `BatchParams`.
+    Batch,
+    /// `FlushPolicy::Adaptive` with `ADAPTIVE_DELAY_MAX_US`.
+    Adaptive,
+}
+
+/// The adaptive rows' `delay_max_us`.
+pub const ADAPTIVE_DELAY_MAX_US: u64 = 1000;
+
+/// The ways to run logbook: a strategy and a flush policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Variant {
     pub strategy: Strategy,
-    pub batch: bool,
+    pub policy: Policy,
 }
 
 /// Every strategy x policy, in table order.
-pub const VARIANTS: [Variant; 4] = [
+pub const VARIANTS: [Variant; 6] = [
     Variant {
         strategy: Strategy::DiskFirst,
-        batch: false,
+        policy: Policy::Immediate,
     },
     Variant {
         strategy: Strategy::DiskFirst,
-        batch: true,
+        policy: Policy::Batch,
+    },
+    Variant {
+        strategy: Strategy::DiskFirst,
+        policy: Policy::Adaptive,
     },
     Variant {
         strategy: Strategy::MemFirst,
-        batch: false,
+        policy: Policy::Immediate,
     },
     Variant {
         strategy: Strategy::MemFirst,
-        batch: true,
+        policy: Policy::Batch,
+    },
+    Variant {
+        strategy: Strategy::MemFirst,
+        policy: Policy::Adaptive,
     },
 ];
 
@@ -57,18 +78,24 @@ impl Variant {
             Strategy::DiskFirst => "DiskFirst",
             Strategy::MemFirst => "MemFirst",
         };
-        let p = if self.batch { "Batch" } else { "Immediate" };
+        let p = match self.policy {
+            Policy::Immediate => "Immediate",
+            Policy::Batch => "Batch",
+            Policy::Adaptive => "Adaptive",
+        };
         format!("logbook {s}/{p}")
     }
 
     pub fn config(&self, batch: BatchParams) -> Config {
-        let flush = if self.batch {
-            FlushPolicy::Batch {
+        let flush = match self.policy {
+            Policy::Immediate => FlushPolicy::Immediate,
+            Policy::Batch => FlushPolicy::Batch {
                 threshold: batch.threshold,
                 interval_ms: batch.interval_ms,
-            }
-        } else {
-            FlushPolicy::Immediate
+            },
+            Policy::Adaptive => FlushPolicy::Adaptive {
+                delay_max_us: ADAPTIVE_DELAY_MAX_US,
+            },
         };
         Config::new(self.strategy, flush)
     }

@@ -46,7 +46,7 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
         let open: Open<'_> = Box::new(move || {
             let v = Variant {
                 strategy,
-                batch: false,
+                policy: lb::Policy::Immediate,
             };
             let cfg: Config = v
                 .config(batch)
