@@ -96,7 +96,8 @@ impl Fs for CountingFs {
     }
 }
 
-fn counting() -> (Arc<dyn Fs>, Arc<Counters>) {
+/// `StdFs` wrapped in a counter (the `raft` group counts its leader's fsyncs with it too).
+pub(crate) fn counting() -> (Arc<dyn Fs>, Arc<Counters>) {
     let c = Arc::new(Counters::default());
     (
         Arc::new(CountingFs {

@@ -21,8 +21,8 @@ use peers::Res;
 use stats::Row;
 use workloads::Opts;
 
-const GROUPS: [&str; 6] = [
-    "writes", "reads", "truncate", "purge", "recovery", "rotation",
+const GROUPS: [&str; 7] = [
+    "writes", "reads", "truncate", "purge", "recovery", "rotation", "raft",
 ];
 
 const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only GROUP,...]
@@ -31,7 +31,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
   --full    1 GiB recovery log, 64 MiB rotation segments, longer rows
   --dir     where the logs are written (default: a fresh directory under the system
             temporary directory); it should sit on the filesystem you care about
-  --only    run only these groups: writes, reads, truncate, purge, recovery, rotation;
+  --only    run only these groups: writes, reads, truncate, purge, recovery, rotation,
+            raft (a 3-node raft-rs cluster, one storage directory per node);
             `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
             counted through a wrapping Fs; printed as lines, not in the table), and
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
@@ -109,6 +110,7 @@ fn run() -> Res<()> {
             purge_segment_bytes: mib(1),
             purge_segments: 8,
             truncate_ops: 50,
+            raft_rounds: 1,
         }
     } else if full {
         Opts {
@@ -126,6 +128,7 @@ fn run() -> Res<()> {
             purge_segment_bytes: mib(1),
             purge_segments: 64,
             truncate_ops: 500,
+            raft_rounds: 5,
         }
     } else {
         Opts {
@@ -143,6 +146,7 @@ fn run() -> Res<()> {
             purge_segment_bytes: mib(1),
             purge_segments: 32,
             truncate_ops: 200,
+            raft_rounds: 3,
         }
     };
 
@@ -207,6 +211,7 @@ fn run() -> Res<()> {
             "purge" => workloads::purge(&opts, &mut emit)?,
             "recovery" => workloads::recovery(&opts, &mut emit)?,
             "rotation" => workloads::rotation(&opts, &mut emit)?,
+            "raft" => workloads::raft(&opts, &mut emit)?,
             _ => unreachable!(),
         }
     }
@@ -260,6 +265,15 @@ fn run() -> Res<()> {
         "- ratios on logbook rows: `thr` = logbook entries/s / peer entries/s (above 1: logbook \
          faster); `p50` = logbook p50 / peer p50 (below 1: logbook faster)"
     );
+    if only.iter().any(|g| g == "raft") {
+        println!(
+            "- raft rows: entries/s = committed proposals per second ({} interleaved round(s) of \
+             {:.2} s per system, summed); p50/p99/max = commit latency, from `propose` on the \
+             leader to the leader seeing the entry committed",
+            opts.raft_rounds,
+            opts.row_time.as_secs_f64()
+        );
+    }
     println!();
     print!("{}", stats::table(&rows));
     Ok(())

@@ -6,6 +6,7 @@ pub mod floor;
 pub mod logbook;
 pub mod okaywal;
 pub mod raft_engine;
+pub mod raft_storage;
 
 use std::path::Path;
 

@@ -15,7 +15,7 @@ use crate::peers::logbook::{self as lb, BatchParams, LogbookTarget, Variant, VAR
 use crate::peers::okaywal::{self as ow, OkayWalTarget};
 use crate::peers::raft_engine::{self as re, RaftEngineTarget};
 use crate::peers::{dir_bytes, Res, WriteTarget};
-use crate::stats::{fmt_ns, Row, Samples};
+use crate::stats::{fmt_ns, fmt_rate, Row, Samples};
 
 pub const RAFT_ENGINE: &str = "raft-engine 0.4";
 pub const OKAYWAL: &str = "okaywal 0.3";
@@ -47,6 +47,8 @@ pub struct Opts {
     pub purge_segment_bytes: u64,
     pub purge_segments: u64,
     pub truncate_ops: usize,
+    /// Interleaved rounds of the `raft` group (each `row_time` long per system).
+    pub raft_rounds: usize,
 }
 
 pub fn payload(size: usize) -> Bytes {
@@ -290,11 +292,13 @@ fn logbook_record_size(payload: u64) -> u64 {
 }
 
 mod maintenance;
+mod raft;
 mod reads;
 mod recovery;
 mod writes;
 
 pub use maintenance::{purge, truncate};
+pub use raft::raft;
 pub use reads::reads;
 pub use recovery::recovery;
 pub use writes::{rotation, writes};
