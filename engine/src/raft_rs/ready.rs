@@ -38,10 +38,15 @@ use crate::config::Strategy;
 use super::{to_raft_error, LogStorage};
 
 /// Persists what `rd` asks to keep: its snapshot (durable), its entries (replacing any
-/// conflicting suffix) and its hard state (durable). With DiskFirst the entries are synced
-/// before the hard state is saved, so all of `rd` is durable on return; with MemFirst they
-/// wait for the flush policy. Returns the index that must be durable before `rd`'s
-/// persisted messages may leave (0 if `rd` has no entries).
+/// conflicting suffix) and its hard state (durable) when its term or vote changed. With
+/// DiskFirst the entries are synced before the hard state is saved, so all of `rd` is
+/// durable on return; with MemFirst they wait for the flush policy. Returns the index that
+/// must be durable before `rd`'s persisted messages may leave (0 if `rd` has no entries).
+///
+/// A hard state whose only change is the commit index is not saved (raft-rs's
+/// `Ready::must_sync` is false for it): the commit index is volatile in Raft, a restarted
+/// node learns it again from the leader, and saving it on every `Ready` cost two metadata
+/// fsyncs per commit. The next save of a term or vote (or a snapshot) carries it.
 pub fn persist_ready(store: &mut LogStorage, rd: &mut Ready) -> raft::Result<u64> {
     if !rd.snapshot().is_empty() {
         store.apply_snapshot(rd.snapshot().clone())?;
@@ -53,7 +58,10 @@ pub fn persist_ready(store: &mut LogStorage, rd: &mut Ready) -> raft::Result<u64
         store.sync().map_err(to_raft_error)?;
     }
     if let Some(hs) = rd.hs() {
-        store.set_hard_state(hs)?;
+        let saved = store.with_log(|l| l.hard_state());
+        if hs.term != saved.term || hs.vote != saved.vote.unwrap_or(0) {
+            store.set_hard_state(hs)?;
+        }
     }
     Ok(need)
 }
