@@ -140,11 +140,6 @@ pub struct LbPath {
     counters: Arc<Counters>,
     mem_first: bool,
     readies: AsyncReadies,
-    /// The comparison write path (DiskFirst only): the hard state is saved only when its
-    /// term or vote changed, not `persist_ready`'s save of every change.
-    lean: bool,
-    /// The (term, vote) last saved, for `lean`.
-    saved: (u64, u64),
 }
 
 /// Opens node `id` of `n` on logbook in `dir`.
@@ -155,11 +150,7 @@ pub fn open_logbook(
     v: Variant,
     batch: BatchParams,
     segment: u64,
-    lean: bool,
 ) -> Res<(RawNode<LogStorage>, LbPath)> {
-    if lean && v.strategy != Strategy::DiskFirst {
-        return Err("the lean write path is DiskFirst's".into());
-    }
     let clock = Arc::new(SystemClock::new());
     let cfg = v.config(batch).with_segment_size_bytes(segment);
     let (fs, counters) = counting();
@@ -171,8 +162,6 @@ pub fn open_logbook(
         counters,
         mem_first: v.strategy == Strategy::MemFirst,
         readies: AsyncReadies::default(),
-        lean,
-        saved: (raw.raft.term, raw.raft.vote),
     };
     Ok((raw, path))
 }
@@ -181,9 +170,6 @@ impl NodeStorage for LogStorage {
     type Path = LbPath;
 
     fn on_ready(raw: &mut RawNode<Self>, path: &mut LbPath, out: &mut Outbox) -> Res<()> {
-        if path.lean {
-            return sync_ready(raw, out, |st, rd| lean_persist(st, rd, &mut path.saved));
-        }
         if !path.mem_first {
             return sync_ready(raw, out, |st, rd| {
                 persist_ready(st, rd)?;
@@ -216,25 +202,6 @@ impl NodeStorage for LogStorage {
         let c = &path.counters;
         Some(c.file_syncs.load(Ordering::Relaxed) + c.dir_syncs.load(Ordering::Relaxed))
     }
-}
-
-/// `persist_ready` for DiskFirst without the hard-state saves raft-rs does not require:
-/// entries appended and synced; the hard state saved (durably) only when its term or vote
-/// changed. A commit-only change is what `Ready::must_sync` lets a storage write lazily;
-/// Raft re-learns the commit index from the leader after a restart.
-fn lean_persist(st: &mut LogStorage, rd: &Ready, saved: &mut (u64, u64)) -> Res<()> {
-    if !rd.snapshot().is_empty() {
-        return Err("snapshots are not part of this benchmark".into());
-    }
-    st.append(rd.entries())?;
-    st.sync()?;
-    if let Some(hs) = rd.hs() {
-        if (hs.term, hs.vote) != *saved {
-            st.set_hard_state(hs)?;
-            *saved = (hs.term, hs.vote);
-        }
-    }
-    Ok(())
 }
 
 /// The region every node's raft-engine holds (one `Engine` per node directory).

@@ -237,9 +237,6 @@ fn run_cluster<S: NodeStorage>(
 #[derive(Clone, Copy)]
 enum RaftSys {
     Logbook(Variant),
-    /// logbook DiskFirst/Immediate through the bench's lean write path (see
-    /// `raft_storage::lean_persist`): hard state saved on term or vote changes only.
-    LogbookLean,
     /// raft-engine; `true`: every `Ready` synced, not only `must_sync` ones.
     RaftEngine(bool),
 }
@@ -248,7 +245,6 @@ impl RaftSys {
     fn name(&self) -> String {
         match self {
             RaftSys::Logbook(v) => v.name(),
-            RaftSys::LogbookLean => format!("{} (hs on term/vote only)", VARIANTS[0].name()),
             RaftSys::RaftEngine(false) => RAFT_ENGINE.to_string(),
             RaftSys::RaftEngine(true) => format!("{RAFT_ENGINE} (sync every Ready)"),
         }
@@ -257,9 +253,6 @@ impl RaftSys {
     fn note(&self) -> String {
         match self {
             RaftSys::Logbook(_) => String::new(),
-            RaftSys::LogbookLean => {
-                "; not persist_ready: append + sync, set_hard_state on term/vote change".into()
-            }
             RaftSys::RaftEngine(sync_all) => format!(
                 "; {}, {CACHE_ENTRIES}-entry tail cache",
                 match sync_all {
@@ -291,12 +284,7 @@ fn raft_round(opts: &Opts, sys: RaftSys, size: usize, depth: usize, t: &mut Tall
     let run = match sys {
         RaftSys::Logbook(v) => run_cluster(
             &dir,
-            |id, d| rs::open_logbook(id, NODES, d, v, batch, seg, false),
-            client,
-        ),
-        RaftSys::LogbookLean => run_cluster(
-            &dir,
-            |id, d| rs::open_logbook(id, NODES, d, VARIANTS[0], batch, seg, true),
+            |id, d| rs::open_logbook(id, NODES, d, v, batch, seg),
             client,
         ),
         RaftSys::RaftEngine(sync_all) => run_cluster::<EngineStorage>(
@@ -355,7 +343,6 @@ fn tally_row(workload: &str, sys: RaftSys, mut t: Tally) -> Row {
 /// system's rounds.
 pub fn raft(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
     let mut systems: Vec<RaftSys> = VARIANTS.iter().map(|v| RaftSys::Logbook(*v)).collect();
-    systems.push(RaftSys::LogbookLean);
     systems.push(RaftSys::RaftEngine(false));
     systems.push(RaftSys::RaftEngine(true));
     for size in [100usize, 4096] {
