@@ -207,7 +207,14 @@ impl MemFirst {
             return Ok(());
         }
         let firsts = cold.firsts();
-        let seg_first = firsts[firsts.partition_point(|f| *f <= from) - 1];
+        let holding = firsts.partition_point(|f| *f <= from).checked_sub(1);
+        let Some(&seg_first) = holding.and_then(|i| firsts.get(i)) else {
+            return Err(Error::corruption(
+                cold.dir(),
+                0,
+                format!("no segment holds entry {from}"),
+            ));
+        };
         let lo = seg_first.max(core.boundary() + 1);
         let mut warm = std::collections::VecDeque::new();
         while lo + (warm.len() as u64) < from {
