@@ -224,7 +224,8 @@ impl Config {
     /// lazily on demand, as DiskFirst reads (checksummed then; damage there is reported by
     /// the read that meets it, not by the open). A hint past the end preloads the last
     /// segment. `None` (the default) preloads everything. DiskFirst ignores it: its open
-    /// reads only the log's bounds anyway.
+    /// reads only the log's bounds anyway. So does a salvaging open
+    /// ([`RecoveryMode::TruncateCorrupt`]): it judges every segment.
     pub fn snapshot_hint(&self) -> Option<u64> {
         self.snapshot_hint
     }

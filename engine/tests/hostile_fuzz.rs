@@ -431,6 +431,8 @@ struct Case {
     tolerant: bool,
     /// MemFirst: parse on the worker thread.
     threaded: bool,
+    /// MemFirst: open with this snapshot hint (older segments read lazily).
+    hint: Option<u64>,
     edits: Vec<Edit>,
 }
 
@@ -440,16 +442,18 @@ fn case_strategy() -> impl proptest::strategy::Strategy<Value = Case> {
         prop_oneof![Just(Strategy::DiskFirst), Just(Strategy::MemFirst)],
         prop::bool::weighted(0.15),
         any::<bool>(),
+        prop::option::weighted(0.3, 0..600u64),
         prop_oneof![
             1 => Just(Vec::new()),
             12 => prop::collection::vec(edit_strategy(), 1..=5),
         ],
     )
-        .prop_map(|(seed, strategy, tolerant, threaded, edits)| Case {
+        .prop_map(|(seed, strategy, tolerant, threaded, hint, edits)| Case {
             seed,
             strategy,
             tolerant,
             threaded,
+            hint: hint.filter(|_| strategy == Strategy::MemFirst),
             edits,
         })
 }
@@ -761,7 +765,8 @@ fn run_case(case: &Case, tally: &Mutex<Tally>) -> Result<(), TestCaseError> {
     let files = before.len() as u64;
     let mut cfg = Config::new(case.strategy, FlushPolicy::Immediate)
         .with_segment_size_bytes(seed.segment_size_bytes)
-        .with_preload_worker_min_bytes(if case.threaded { 0 } else { u64::MAX });
+        .with_preload_worker_min_bytes(if case.threaded { 0 } else { u64::MAX })
+        .with_snapshot_hint(case.hint);
     if case.tolerant {
         cfg = cfg.with_recovery(RecoveryMode::TruncateCorrupt);
     }
@@ -862,8 +867,11 @@ fn run_case(case: &Case, tally: &Mutex<Tally>) -> Result<(), TestCaseError> {
         let first = log.first_index();
         let got = match log.entries(first, log.last_index() + 1, usize::MAX, u64::MAX) {
             Ok(got) => got,
-            // DiskFirst indexes an older segment when a read first needs it.
-            Err(Error::Corruption { .. }) if case.strategy == Strategy::DiskFirst && !unedited => {
+            // DiskFirst (and a hinted MemFirst open) indexes an older segment when a read
+            // first needs it.
+            Err(Error::Corruption { .. })
+                if (case.strategy == Strategy::DiskFirst || case.hint.is_some()) && !unedited =>
+            {
                 return Ok(Vec::new())
             }
             Err(e) => return Err(fail(format!("{what}: read-all failed: {e}"))),

@@ -154,7 +154,10 @@ pub(crate) fn classify(
     let (mut plan, tail_entries) = Plan::from_top(segs, boundary, top);
     if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
-        let hot = preload_from(&order, cfg.snapshot_hint);
+        // A salvaging open judges every segment: a cut it tolerates among the preloaded
+        // segments could otherwise end the log above entries the hint left unread.
+        let hint = cfg.snapshot_hint.filter(|_| !j.tolerant);
+        let hot = preload_from(&order, hint);
         load_older(&mut plan, &order[hot..], tail_entries, &j, cfg)?;
     }
     if let Some(commit) = commit {
