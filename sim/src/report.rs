@@ -99,6 +99,10 @@ fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
         // The adaptive flush policy's waiting path ran (its scenarios show it fires).
         let _ = writeln!(out, "    paced syncs: {}", s.stats.paced_syncs);
     }
+    if s.stats.cold_reads > 0 {
+        // Entries a snapshot-hinted open left on disk were read (its scenarios show it).
+        let _ = writeln!(out, "    cold reads: {}", s.stats.cold_reads);
+    }
     if s.scenario.spec.expect == crate::scenario::Expect::Violation {
         let _ = writeln!(
             out,

@@ -272,13 +272,13 @@ impl MemFirst {
     }
 
     /// The entry at `index` (inside the log), from memory or the cold view.
-    pub fn entry(&mut self, core: &Core, index: u64) -> Result<Option<Entry>> {
+    pub fn entry(&mut self, core: &mut Core, index: u64) -> Result<Option<Entry>> {
         Ok(self.batch_at(core, index, 1)?.into_iter().next())
     }
 
     /// What `Log::entries` takes next at `i` (inside the log): from the cold view, up to
     /// `want` entries of the segment holding `i`; from memory, its entry.
-    pub fn batch_at(&mut self, core: &Core, i: u64, want: usize) -> Result<Vec<Entry>> {
+    pub fn batch_at(&mut self, core: &mut Core, i: u64, want: usize) -> Result<Vec<Entry>> {
         if let Some(cold) = self.cold.as_mut().filter(|c| i < c.next_index()) {
             let run = cold.read(i, want)?;
             if run.first().map(|e| e.index) != Some(i) {
@@ -289,6 +289,7 @@ impl MemFirst {
                 ));
             }
             telemetry::cold_read(run.len());
+            core.stats.cold_reads += run.len() as u64;
             return Ok(run);
         }
         match self.mem.get(i) {

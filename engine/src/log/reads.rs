@@ -11,7 +11,7 @@ impl Log {
         }
         match &mut self.mode {
             Mode::DiskFirst(d) => d.entry(&mut self.core, index),
-            Mode::MemFirst(m) => m.entry(&self.core, index),
+            Mode::MemFirst(m) => m.entry(&mut self.core, index),
         }
     }
 
@@ -43,7 +43,7 @@ impl Log {
                 }
                 Mode::MemFirst(m) => {
                     let want = ((end - i) as usize).min(count_max - out.len());
-                    m.batch_at(&self.core, i, want)?
+                    m.batch_at(&mut self.core, i, want)?
                 }
             };
             for e in batch {

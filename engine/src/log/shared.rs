@@ -31,6 +31,9 @@ pub struct LogStats {
     /// [`FlushPolicy::Adaptive`](crate::FlushPolicy::Adaptive): syncs the policy held back
     /// to gather more than one append call.
     pub paced_syncs: u64,
+    /// MemFirst after an open with [`crate::Config::snapshot_hint`]: entries read from disk
+    /// below the preloaded memory.
+    pub cold_reads: u64,
 }
 
 /// What every log holds whatever its strategy.

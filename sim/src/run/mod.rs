@@ -68,10 +68,18 @@ pub struct RunStats {
     pub backpressure: u64,
     /// `FlushPolicy::Adaptive`: syncs the policy held back to fill a batch (`LogStats`).
     pub paced_syncs: u64,
+    /// `Config::snapshot_hint`: MemFirst entries read from disk below memory (`LogStats`).
+    pub cold_reads: u64,
     pub faults: FaultCounters,
 }
 
 impl RunStats {
+    /// Adds what a closing (or crashing) log counted of itself.
+    pub fn add_log(&mut self, s: &logbook::LogStats) {
+        self.paced_syncs += s.paced_syncs;
+        self.cold_reads += s.cold_reads;
+    }
+
     pub fn add(&mut self, o: &RunStats) {
         self.ops += o.ops;
         self.crashes += o.crashes;
@@ -84,6 +92,7 @@ impl RunStats {
         self.corruption_reported += o.corruption_reported;
         self.backpressure += o.backpressure;
         self.paced_syncs += o.paced_syncs;
+        self.cold_reads += o.cold_reads;
         self.faults.add(&o.faults);
     }
 }

@@ -39,7 +39,7 @@ impl Harness {
             }
             Op::Reopen => {
                 let log = self.log.take().expect("open");
-                self.stats.paced_syncs += log.stats().paced_syncs;
+                self.stats.add_log(&log.stats());
                 if let Err(e) = log.close() {
                     return self.on_error(e);
                 }

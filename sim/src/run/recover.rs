@@ -70,7 +70,7 @@ impl Harness {
 
     pub(super) fn crash_and_recover(&mut self) -> Step {
         if let Some(log) = self.log.take() {
-            self.stats.paced_syncs += log.stats().paced_syncs;
+            self.stats.add_log(&log.stats());
         }
         self.crash();
         self.recover()

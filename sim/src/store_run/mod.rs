@@ -319,7 +319,7 @@ impl Harness {
     /// Ends an incarnation: a clean close for `reopen` (if nothing failed), else power loss.
     fn end(&mut self, store: Store, ending: &Op) {
         if let Ok(s) = store.stats() {
-            self.book().stats.paced_syncs += s.paced_syncs;
+            self.book().stats.add_log(&s);
         }
         let clean = *ending == Op::Reopen && !self.book().failed;
         if clean {
