@@ -37,11 +37,13 @@ pub enum Canary {
     /// The fronts and `Log` accept writes (and syncs) after a write-path failure poisoned
     /// the store.
     WriteAfterPoison,
+    /// A move to the archive deletes the local segment before the manifest records it.
+    ArchiveDeleteBeforeManifest,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 14] = [
+    pub const ALL: [Canary; 15] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -56,6 +58,7 @@ impl Canary {
         Canary::RelayUncovered,
         Canary::FlusherSkipsBatch,
         Canary::WriteAfterPoison,
+        Canary::ArchiveDeleteBeforeManifest,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -75,6 +78,7 @@ impl Canary {
             Canary::RelayUncovered => "relay-uncovered",
             Canary::FlusherSkipsBatch => "flusher-skips-batch",
             Canary::WriteAfterPoison => "write-after-poison",
+            Canary::ArchiveDeleteBeforeManifest => "archive-delete-before-manifest",
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Config {
     /// Deliberate bugs for the harness's own tests: zero-sized and always empty without the
     /// `canary` feature.
     pub(crate) canaries: CanarySet,
+    /// The archive tier, if any (see [`Config::with_archive`]).
+    pub(crate) archive: Option<crate::archive::ArchiveHandle>,
 }
 
 impl Config {
@@ -76,6 +78,7 @@ impl Config {
             preload_worker_min_bytes: 8 << 20,
             commit_check: false,
             canaries: CanarySet::default(),
+            archive: None,
         }
     }
 
@@ -199,6 +202,20 @@ impl Config {
     pub fn with_commit_check(mut self, v: bool) -> Self {
         self.commit_check = v;
         self
+    }
+
+    /// Gives the store an archive tier: [`crate::Log::archive_upto`] moves sealed segments
+    /// there, reads of archived entries fall through to it, purge removes from it. A store
+    /// whose manifest lists archived segments must be opened with its archive
+    /// ([`crate::Error::Archive`] otherwise).
+    pub fn with_archive(mut self, archive: crate::archive::ArchiveHandle) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The archive tier, if the store has one.
+    pub fn archive(&self) -> Option<&crate::archive::ArchiveHandle> {
+        self.archive.as_ref()
     }
 
     /// Turns on a deliberate bug (only with the `canary` feature; otherwise a no-op).

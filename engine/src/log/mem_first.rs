@@ -195,6 +195,14 @@ impl MemFirst {
         core.note_pending();
     }
 
+    /// The segment files (to move sealed ones to the archive), unless lent to a sync.
+    pub fn segs_mut(&mut self) -> Result<&mut SegmentLog> {
+        match &mut self.segs {
+            Segs::Here(segs) => Ok(segs),
+            Segs::Lent => Err(Error::SyncInFlight),
+        }
+    }
+
     /// The entry at `index`, from memory.
     pub fn entry(&self, index: u64) -> Option<Entry> {
         self.mem.get(index).cloned()

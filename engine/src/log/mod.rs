@@ -36,6 +36,7 @@ mod open;
 mod prepared;
 mod reads;
 mod shared;
+mod tier;
 
 use disk_first::DiskFirst;
 use mem_first::MemFirst;

@@ -52,14 +52,21 @@ impl Log {
         let hard_state = meta.body.hard_state;
         let last_purged = meta.body.last_purged;
         let mem_first = cfg.strategy == Strategy::MemFirst;
-        let rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
+        let mut rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
+        // Archived segments (`archive/`) hold the log's oldest live entries.
+        rec.segs.check_archive_reachable()?;
+        let archived = rec.segs.archived_last();
         let mut mem = Window::default();
         let mut last_entry = rec.last;
         if let Some(entries) = rec.entries {
+            let boundary = last_purged.map_or(0, |l| l.index);
+            let entries = rec.segs.prepend_archived(boundary, entries)?;
             last_entry = entries.back().map(Entry::log_id);
             mem = Window::from_entries(entries);
         }
-        let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
+        let last = (last_entry.into_iter().chain(archived).chain(last_purged))
+            .max_by_key(|l| l.index)
+            .unwrap_or(LogId::new(0, 0));
         let mode = match cfg.strategy {
             Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
             Strategy::MemFirst => Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index)),
@@ -74,6 +81,7 @@ impl Log {
             last_purged,
             last,
             durable_index: last.index,
+            archived_upto: archived.map_or(0, |l| l.index),
             epoch: 0,
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,

@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::archive::manifest::Manifest;
 use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
@@ -112,10 +113,17 @@ pub(crate) fn classify(
     meta: &MetaBody,
     load_all: bool,
 ) -> Result<Plan> {
-    let boundary = meta.last_purged.map_or(0, |l| l.index);
+    let purged = meta.last_purged.map_or(0, |l| l.index);
+    // Archived segments (the manifest's, above the boundary) are gone from the local disk
+    // as purged ones are: the local run starts after them, and a local file they cover is
+    // the leftover of a move a crash interrupted before its local delete (`archive/`).
+    let manifest = Manifest::open(&*fs, dir)?;
+    let archived_top = manifest.live_above(purged).map(|s| s.last).max();
+    let boundary = purged.max(archived_top.unwrap_or(0));
     let commit = cfg.commit_check.then_some(meta.hard_state.commit);
     let continues_min = boundary.saturating_add(1);
     let mut segs = list_segments(&fs, dir, cfg, continues_min)?;
+    segs.adopt_manifest(manifest, purged);
     let j = Judge {
         fs,
         tolerant: cfg.recovery == RecoveryMode::TruncateCorrupt
