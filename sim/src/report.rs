@@ -95,6 +95,14 @@ fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
             kinds.join(" ")
         }
     );
+    if s.scenario.spec.archive.is_some() {
+        let a = &s.stats.archive;
+        let _ = writeln!(
+            out,
+            "    archive: segments moved={} puts={} put_failed={} put_lost={} put_slow={} read_errors={}",
+            s.stats.archived_segments, a.puts, a.put_failed, a.put_lost, a.put_slow, a.read_errors
+        );
+    }
     if s.scenario.spec.expect == crate::scenario::Expect::Violation {
         let _ = writeln!(
             out,

@@ -32,6 +32,8 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         Canary::CallbackBeyondDurable => &["store-mem-first-batch", "store-disk-first-immediate"],
         Canary::FlusherSkipsBatch => &["store-disk-first-batch", "store-mem-first-batch"],
         Canary::WriteAfterPoison => &["store-disk-first-immediate", "store-mem-first-batch"],
+        // A move of a segment to the archive tier that deletes it locally first.
+        Canary::ArchiveDeleteBeforeManifest => &["tiered-disk-first", "tiered-mem-first"],
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::Archive;
@@ -16,10 +17,16 @@ const TMP_SUFFIX: &str = ".put";
 /// returns and a crash before leaves at most a `.put` file (overwritten by the next put of
 /// that name, never listed). A rename that a crash tears (both names lost) is a crash before
 /// `put` returned: the engine never relied on it.
+///
+/// Fail-stop, like the engine on its own disk: after an fsync (`sync_data`, `sync_dir`)
+/// fails, the kernel may have dropped what it claimed pending, and a later successful fsync
+/// proves nothing, so every later `put` and `delete` fails until the archive is opened
+/// again after a restart (reads go on).
 #[derive(Debug)]
 pub struct FsArchive {
     fs: Arc<dyn Fs>,
     dir: PathBuf,
+    poisoned: AtomicBool,
 }
 
 impl FsArchive {
@@ -27,7 +34,34 @@ impl FsArchive {
     pub fn open(fs: Arc<dyn Fs>, dir: impl AsRef<Path>) -> io::Result<FsArchive> {
         let dir = dir.as_ref().to_path_buf();
         crate::fs::create_dir_durable(&*fs, &dir)?;
-        Ok(FsArchive { fs, dir })
+        Ok(FsArchive::existing(fs, dir))
+    }
+
+    /// The archive in `dir` of `fs`, a directory that exists durably; makes no call.
+    pub fn existing(fs: Arc<dyn Fs>, dir: impl AsRef<Path>) -> FsArchive {
+        FsArchive {
+            fs,
+            dir: dir.as_ref().to_path_buf(),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuses a write once an fsync failed (see the type's docs).
+    fn check_writable(&self) -> io::Result<()> {
+        match self.poisoned.load(Ordering::SeqCst) {
+            false => Ok(()),
+            true => Err(io::Error::other(
+                "the archive directory is poisoned by an earlier fsync failure; reopen it",
+            )),
+        }
+    }
+
+    /// `r`, an fsync's result; an error poisons the archive.
+    fn synced(&self, r: io::Result<()>) -> io::Result<()> {
+        if r.is_err() {
+            self.poisoned.store(true, Ordering::SeqCst);
+        }
+        r
     }
 
     /// The archive's directory.
@@ -54,14 +88,15 @@ impl FsArchive {
 impl Archive for FsArchive {
     fn put(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(name)?;
+        self.check_writable()?;
         let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
         let file = self.fs.open(&tmp, true)?;
         file.set_len(0)?;
         file.write_at(bytes, 0)?;
-        file.sync_data()?;
+        self.synced(file.sync_data())?;
         drop(file);
         self.fs.rename(&tmp, &path)?;
-        self.fs.sync_dir(&self.dir)
+        self.synced(self.fs.sync_dir(&self.dir))
     }
 
     fn read(&self, name: &str, offset: u64, len: u64) -> io::Result<Vec<u8>> {
@@ -92,9 +127,11 @@ impl Archive for FsArchive {
     }
 
     fn delete(&self, name: &str) -> io::Result<()> {
-        match self.fs.remove(&self.path(name)?) {
+        let path = self.path(name)?;
+        self.check_writable()?;
+        match self.fs.remove(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => self.fs.sync_dir(&self.dir),
+            _ => self.synced(self.fs.sync_dir(&self.dir)),
         }
     }
 }

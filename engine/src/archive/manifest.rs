@@ -66,11 +66,15 @@ impl Manifest {
         }
     }
 
-    /// Reads the manifest of `dir` (reading only). No slot: an empty manifest.
-    pub fn open(fs: &dyn Fs, dir: &Path) -> Result<Manifest> {
+    /// Reads the manifest of `dir`, whose listing is `names` (reading only, and only the
+    /// slots listed: a store that never archived costs no call). No slot: an empty manifest.
+    pub fn open(fs: &dyn Fs, dir: &Path, names: &[String]) -> Result<Manifest> {
         let mut best: Option<(u64, BTreeMap<u64, ArchivedSeg>)> = None;
         let mut exists = [false; 2];
         for (i, name) in MANIFEST_FILES.iter().enumerate() {
+            if !names.iter().any(|n| n == name) {
+                continue;
+            }
             let path = dir.join(name);
             let Some(bytes) = read_slot(fs, &path)? else {
                 continue;

@@ -117,12 +117,13 @@ pub(crate) fn classify(
     // Archived segments (the manifest's, above the boundary) are gone from the local disk
     // as purged ones are: the local run starts after them, and a local file they cover is
     // the leftover of a move a crash interrupted before its local delete (`archive/`).
-    let manifest = Manifest::open(&*fs, dir)?;
+    let names = fs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let manifest = Manifest::open(&*fs, dir, &names)?;
     let archived_top = manifest.live_above(purged).map(|s| s.last).max();
     let boundary = purged.max(archived_top.unwrap_or(0));
     let commit = cfg.commit_check.then_some(meta.hard_state.commit);
     let continues_min = boundary.saturating_add(1);
-    let mut segs = list_segments(&fs, dir, cfg, continues_min)?;
+    let mut segs = list_segments(&fs, dir, &names, cfg, continues_min);
     segs.adopt_manifest(manifest, purged);
     let j = Judge {
         fs,
@@ -174,22 +175,23 @@ pub(crate) fn classify(
     Ok(plan)
 }
 
-/// The segment files of `dir` by their names, as a `SegmentLog` that continues at
-/// `continues_min` when it is empty. Reads only the listing.
+/// The segment files among `names` (the listing of `dir`), as a `SegmentLog` that
+/// continues at `continues_min` when it is empty.
 fn list_segments(
     fs: &Arc<dyn Fs>,
     dir: &Path,
+    names: &[String],
     cfg: &Config,
     continues_min: u64,
-) -> Result<SegmentLog> {
+) -> SegmentLog {
     let mut map = BTreeMap::new();
-    for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
-        if let Some(first) = parse_segment_name(&name) {
-            map.insert(first, Segment::new(first, dir.join(&name)));
+    for name in names {
+        if let Some(first) = parse_segment_name(name) {
+            map.insert(first, Segment::new(first, dir.join(name)));
         }
     }
     let dir = dir.to_path_buf();
-    Ok(SegmentLog::new(fs.clone(), dir, cfg, map, continues_min))
+    SegmentLog::new(fs.clone(), dir, cfg, map, continues_min)
 }
 
 /// The live run must start where the log continues after the boundary: entries
