@@ -13,14 +13,18 @@
 //! - **slow put** (`put_slow`, in contract): the put takes up to `slow_ms` of simulated time
 //!   (the clock the engine's flush policy reads moves on);
 //! - **read error** (`read_error`, in contract): a read fails with EIO (a typed
-//!   `Error::Archive`, never wrong data).
+//!   `Error::Archive`, never wrong data);
+//! - **lying put** (`put_unsynced`, OUT of contract): the put writes the object under its
+//!   name and returns `Ok` without any fsync, so the read-back passes and a crash may lose
+//!   it after the manifest relied on it; the checkers must report the loss.
 //!
 //! Each fault fired is counted ([`ArchiveCounters`]) and traced as `archive fault ...`.
 
 use std::io;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use logbook::{Archive, FsArchive};
+use logbook::{Archive, Fs, FsArchive};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -46,6 +50,8 @@ pub struct ArchiveRates {
     pub slow_ms: u32,
     /// Per read: fails with EIO.
     pub read_error: f64,
+    /// Per put (out of contract): written without fsync, reported durable.
+    pub put_unsynced: f64,
 }
 
 impl Default for ArchiveRates {
@@ -56,6 +62,7 @@ impl Default for ArchiveRates {
             put_slow: 0.0,
             slow_ms: 50,
             read_error: 0.0,
+            put_unsynced: 0.0,
         }
     }
 }
@@ -68,6 +75,7 @@ impl ArchiveRates {
             ("put_lost", self.put_lost),
             ("put_slow", self.put_slow),
             ("read_error", self.read_error),
+            ("put_unsynced", self.put_unsynced),
         ]
         .into_iter()
     }
@@ -81,6 +89,7 @@ pub struct ArchiveCounters {
     pub put_lost: u64,
     pub put_slow: u64,
     pub read_errors: u64,
+    pub put_unsynced: u64,
 }
 
 impl ArchiveCounters {
@@ -91,6 +100,7 @@ impl ArchiveCounters {
             ("put_lost", self.put_lost),
             ("put_slow", self.put_slow),
             ("archive_read_errors", self.read_errors),
+            ("put_unsynced", self.put_unsynced),
         ]
         .into_iter()
     }
@@ -107,6 +117,7 @@ impl ArchiveCounters {
         self.put_lost += o.put_lost;
         self.put_slow += o.put_slow;
         self.read_errors += o.read_errors;
+        self.put_unsynced += o.put_unsynced;
     }
 }
 
@@ -199,6 +210,13 @@ impl Archive for SimArchive {
             self.lock().1.put_lost += 1;
             self.fault("put_lost", name);
             return Ok(());
+        }
+        if self.roll(self.rates.put_unsynced) {
+            self.lock().1.put_unsynced += 1;
+            self.fault("put_unsynced", name);
+            let file = self.disk.open(&Path::new(ARCHIVE_DIR).join(name), true)?;
+            file.set_len(0)?;
+            return file.write_at(bytes, 0);
         }
         self.inner().put(name, bytes)
     }

@@ -99,8 +99,8 @@ fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
         let a = &s.stats.archive;
         let _ = writeln!(
             out,
-            "    archive: segments moved={} puts={} put_failed={} put_lost={} put_slow={} read_errors={}",
-            s.stats.archived_segments, a.puts, a.put_failed, a.put_lost, a.put_slow, a.read_errors
+            "    archive: segments moved={} puts={} put_failed={} put_lost={} put_slow={} read_errors={} put_unsynced={}",
+            s.stats.archived_segments, a.puts, a.put_failed, a.put_lost, a.put_slow, a.read_errors, a.put_unsynced
         );
     }
     if s.scenario.spec.expect == crate::scenario::Expect::Violation {
