@@ -207,7 +207,8 @@ impl Config {
     /// Gives the store an archive tier: [`crate::Log::archive_upto`] moves sealed segments
     /// there, reads of archived entries fall through to it, purge removes from it. A store
     /// whose manifest lists archived segments must be opened with its archive
-    /// ([`crate::Error::Archive`] otherwise).
+    /// ([`crate::Error::Archive`] otherwise). An archive (a directory, a prefix) serves one
+    /// store: a move deletes the segment objects its manifest does not list.
     pub fn with_archive(mut self, archive: crate::archive::ArchiveHandle) -> Self {
         self.archive = Some(archive);
         self

@@ -271,3 +271,25 @@ fn the_object_store_adapter_archives_to_a_local_directory() {
     log.purge(LogId::new(1, report.archived_upto)).unwrap();
     assert!(names(&d.archive.join("node-1"), "seg-").is_empty());
 }
+
+#[test]
+fn an_fs_archive_fails_stop_after_an_fsync_error_until_opened_again() {
+    let d = dirs();
+    let fs = common::TestFs::default();
+    let a = FsArchive::open(Arc::new(fs.clone()), &d.archive).unwrap();
+    a.put("seg-1.log", b"one").unwrap();
+    fs.set(common::Inject {
+        eio_on_sync: true,
+        ..Default::default()
+    });
+    assert!(a.put("seg-2.log", b"two").is_err());
+    fs.set(common::Inject::default());
+    // The fsync works again, but what it dropped is unknown: no more writes.
+    assert!(a.put("seg-3.log", b"three").is_err());
+    assert!(a.delete("seg-1.log").is_err());
+    assert_eq!(a.read("seg-1.log", 0, 3).unwrap(), b"one", "reads go on");
+    let again = FsArchive::open(Arc::new(fs), &d.archive).unwrap();
+    again.put("seg-3.log", b"three").unwrap();
+    // The failed put never got its name (its staging file is not listed).
+    assert_eq!(again.list().unwrap(), vec!["seg-1.log", "seg-3.log"]);
+}

@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 use crate::scan::{self, Collect};
 use crate::types::{Entry, LogId};
 
+/// Archived segments whose record offsets are kept (8 bytes per entry each).
+const OFFSETS_KEPT: usize = 256;
+
 /// What a [`SegmentLog`] knows of the archive.
 #[derive(Debug)]
 pub(crate) struct Tier {
@@ -25,7 +28,8 @@ pub(crate) struct Tier {
     /// The manifest; its segments above the boundary only (those at or below it are
     /// purged and must never be read again, whatever an older manifest says).
     pub manifest: Manifest,
-    /// Record offsets of the archived segments read so far.
+    /// Record offsets of archived segments read (or moved) lately, at most
+    /// [`OFFSETS_KEPT`] of them.
     offsets: BTreeMap<u64, Vec<u64>>,
 }
 
@@ -37,6 +41,17 @@ impl Tier {
             manifest: Manifest::empty(dir),
             offsets: BTreeMap::new(),
         }
+    }
+}
+
+impl Tier {
+    /// Keeps the record offsets of archived segment `first`, forgetting the oldest segment's
+    /// past [`OFFSETS_KEPT`] (a later read of it fetches it whole again): bounded memory.
+    fn keep_offsets(&mut self, first: u64, offsets: Vec<u64>) {
+        if self.offsets.len() >= OFFSETS_KEPT && !self.offsets.contains_key(&first) {
+            self.offsets.pop_first();
+        }
+        self.offsets.insert(first, offsets);
     }
 }
 
@@ -145,7 +160,7 @@ impl SegmentLog {
         let start = offsets[lo];
         let end = offsets.get(hi).copied().unwrap_or(s.len);
         let run = buf.slice(start as usize..end as usize);
-        self.tier.offsets.insert(s.first, offsets);
+        self.tier.keep_offsets(s.first, offsets);
         decode_run(
             run,
             start,
@@ -294,7 +309,7 @@ impl SegmentLog {
         if !early {
             self.remove_local(first)?;
         }
-        self.tier.offsets.insert(first, staged.offsets);
+        self.tier.keep_offsets(first, staged.offsets);
         Ok(())
     }
 
