@@ -11,6 +11,7 @@ mod diag;
 mod machine;
 mod peers;
 mod stats;
+mod tier;
 mod workloads;
 
 use std::path::PathBuf;
@@ -37,7 +38,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
             counted through a wrapping Fs; printed as lines, not in the table), and
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
             `--only diag-open` (with --dir) reopens one large log for profiling recovery,
-            `--only diag-memfirst` times MemFirst appends as the backlog grows to 4 M entries
+            `--only diag-memfirst` times MemFirst appends as the backlog grows to 4 M entries,
+            `--only tier` measures the archive tier (archived-entry reads, local disk use)
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
 
@@ -68,7 +70,8 @@ fn run() -> Res<()> {
                 only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = only.iter().find(|g| {
                     !GROUPS.contains(&g.as_str())
-                        && !["diag", "targets", "diag-open", "diag-memfirst"].contains(&g.as_str())
+                        && !["diag", "targets", "diag-open", "diag-memfirst", "tier"]
+                            .contains(&g.as_str())
                 }) {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }
@@ -150,6 +153,13 @@ fn run() -> Res<()> {
         }
     };
 
+    if only.iter().any(|g| g == "tier") {
+        tier::tier(&opts)?;
+        if temp {
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        return Ok(());
+    }
     if only.iter().any(|g| g.starts_with("diag") || g == "targets") {
         std::fs::create_dir_all(&root)?;
         println!(

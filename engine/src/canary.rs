@@ -40,11 +40,13 @@ pub enum Canary {
     /// MemFirst opened with a snapshot hint: a truncation below the preloaded memory leaves
     /// the cold segments readable as they were, so truncated entries come back.
     ColdOutlivesTruncate,
+    /// A move to the archive deletes the local segment before the manifest records it.
+    ArchiveDeleteBeforeManifest,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 15] = [
+    pub const ALL: [Canary; 16] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -60,6 +62,7 @@ impl Canary {
         Canary::FlusherSkipsBatch,
         Canary::WriteAfterPoison,
         Canary::ColdOutlivesTruncate,
+        Canary::ArchiveDeleteBeforeManifest,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -80,6 +83,7 @@ impl Canary {
             Canary::FlusherSkipsBatch => "flusher-skips-batch",
             Canary::WriteAfterPoison => "write-after-poison",
             Canary::ColdOutlivesTruncate => "cold-outlives-truncate",
+            Canary::ArchiveDeleteBeforeManifest => "archive-delete-before-manifest",
         }
     }
 

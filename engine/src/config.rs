@@ -72,6 +72,8 @@ pub struct Config {
     /// Deliberate bugs for the harness's own tests: zero-sized and always empty without the
     /// `canary` feature.
     pub(crate) canaries: CanarySet,
+    /// The archive tier, if any (see [`Config::with_archive`]).
+    pub(crate) archive: Option<crate::archive::ArchiveHandle>,
 }
 
 impl Config {
@@ -91,6 +93,7 @@ impl Config {
             commit_check: false,
             snapshot_hint: None,
             canaries: CanarySet::default(),
+            archive: None,
         }
     }
 
@@ -234,6 +237,21 @@ impl Config {
     pub fn with_snapshot_hint(mut self, v: Option<u64>) -> Self {
         self.snapshot_hint = v;
         self
+    }
+
+    /// Gives the store an archive tier: [`crate::Log::archive_upto`] moves sealed segments
+    /// there, reads of archived entries fall through to it, purge removes from it. A store
+    /// whose manifest lists archived segments must be opened with its archive
+    /// ([`crate::Error::Archive`] otherwise). An archive (a directory, a prefix) serves one
+    /// store: a move deletes the segment objects its manifest does not list.
+    pub fn with_archive(mut self, archive: crate::archive::ArchiveHandle) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The archive tier, if the store has one.
+    pub fn archive(&self) -> Option<&crate::archive::ArchiveHandle> {
+        self.archive.as_ref()
     }
 
     /// Turns on a deliberate bug (only with the `canary` feature; otherwise a no-op).

@@ -70,6 +70,28 @@ pub enum Error {
         /// What is missing.
         reason: String,
     },
+    /// The archive tier failed: `op` (`put`, `verify`, `read`, `list`, `delete`, or `open`
+    /// for a store whose manifest needs an archive it was not given) on object `name`.
+    /// Nothing local changed because of it: it poisons nothing, and the segment stays local.
+    #[error("archive error during {op} of {name}: {source}")]
+    Archive {
+        /// The archive call.
+        op: &'static str,
+        /// The object (a segment name), or the manifest.
+        name: String,
+        /// What the archive said.
+        #[source]
+        source: io::Error,
+    },
+    /// A truncation reached into the archived segments: archive only committed entries,
+    /// which Raft never truncates.
+    #[error("index {index} is archived (the archive holds up to {archived_upto})")]
+    Archived {
+        /// The index asked for.
+        index: u64,
+        /// The last archived index.
+        archived_upto: u64,
+    },
     /// An append did not continue the log.
     #[error("append of index {got} does not continue the log (expected {expected})")]
     NotContinuous {

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 #[cfg(feature = "async")]
 mod async_store;
 mod canary;
@@ -34,6 +35,7 @@ pub mod telemetry;
 mod types;
 mod window;
 
+pub use archive::{Archive, ArchiveHandle, ArchiveReport, FsArchive};
 #[cfg(feature = "async")]
 pub use async_store::AsyncStore;
 pub use canary::{Canary, CanarySet};

@@ -1,6 +1,7 @@
 //! logbook-sim: a deterministic simulated world for the logbook engine (disk and clock),
 //! fault injection, invariant checkers, a linearizability checker and a conformance suite.
 
+pub mod archive;
 pub mod clock;
 pub mod cluster;
 pub mod conformance;

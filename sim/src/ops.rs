@@ -54,6 +54,10 @@ pub enum Op {
     },
     /// Clean close and reopen.
     Reopen,
+    /// Move sealed segments up to `durable_index - back` to the archive tier.
+    Archive {
+        back: u16,
+    },
 }
 
 impl Op {
@@ -95,6 +99,7 @@ impl fmt::Display for Op {
             Op::Crash => write!(f, "crash"),
             Op::CrashInside { calls } => write!(f, "crash-inside {calls}"),
             Op::Reopen => write!(f, "reopen"),
+            Op::Archive { back } => write!(f, "archive {back}"),
         }
     }
 }
@@ -149,6 +154,9 @@ impl FromStr for Op {
                 calls: num(1)? as u16,
             },
             Some("reopen") => Op::Reopen,
+            Some("archive") => Op::Archive {
+                back: num(1)? as u16,
+            },
             _ => return Err(format!("`{line}`: unknown operation")),
         };
         Ok(op)
@@ -158,7 +166,24 @@ impl FromStr for Op {
 /// Draws `scenario.ops` operations from the workload stream.
 pub fn generate(scenario: &Scenario, rng: &mut ChaCha8Rng) -> Vec<Op> {
     let w = &scenario.spec.workload;
-    let weights = [
+    let weights = weights(w);
+    let total: u32 = weights.iter().sum();
+    (0..scenario.spec.ops)
+        .map(|_| {
+            let mut pick = rng.gen_range(0..total);
+            let mut kind = 0;
+            while pick >= weights[kind] {
+                pick -= weights[kind];
+                kind += 1;
+            }
+            draw(kind, scenario, rng)
+        })
+        .collect()
+}
+
+/// The operations' weights, in the order [`draw`] numbers them.
+fn weights(w: &crate::scenario::WorkloadSpec) -> [u32; 12] {
+    [
         w.append,
         w.truncate,
         w.purge,
@@ -170,57 +195,56 @@ pub fn generate(scenario: &Scenario, rng: &mut ChaCha8Rng) -> Vec<Op> {
         w.crash,
         w.crash_inside,
         w.reopen,
-    ];
-    let total: u32 = weights.iter().sum();
-    (0..scenario.spec.ops)
-        .map(|_| {
-            let mut pick = rng.gen_range(0..total);
-            let mut kind = 0;
-            while pick >= weights[kind] {
-                pick -= weights[kind];
-                kind += 1;
-            }
-            match kind {
-                0 => Op::Append {
-                    count: rng.gen_range(1..=w.batch_max),
-                    new_term: rng.gen_bool(0.05),
-                    payload_len: if rng.gen_bool(0.1) {
-                        w.payload_max_bytes
-                    } else {
-                        rng.gen_range(0..=w.payload_max_bytes)
-                    },
-                },
-                1 => Op::Truncate {
-                    back: rng.gen_range(0..=2 * w.batch_max),
-                },
-                2 => Op::Purge {
-                    ahead: rng.gen_range(-(4 * w.batch_max as i32)..=2),
-                },
-                3 => Op::HardState {
-                    new_term: rng.gen_bool(0.3),
-                    vote: rng.gen_bool(0.8).then(|| rng.gen_range(0..5)),
-                    commit_back: rng.gen_range(0..=2 * w.batch_max),
-                },
-                4 => Op::ReadOne {
-                    back: rng.gen_range(0..=4 * w.batch_max),
-                },
-                5 => Op::ReadRange {
-                    back: rng.gen_range(0..=4 * w.batch_max),
-                    count: rng.gen_range(1..=3 * w.batch_max),
-                    bytes: rng.gen_range(1..=4 * w.payload_max_bytes as u32 + 1),
-                },
-                6 => Op::Flush,
-                7 => Op::Tick {
-                    ms: rng.gen_range(1..=w.tick_max_ms.max(1)),
-                },
-                8 => Op::Crash,
-                9 => Op::CrashInside {
-                    calls: rng.gen_range(1..=scenario.spec.crash.inside_calls_max.max(1)),
-                },
-                _ => Op::Reopen,
-            }
-        })
-        .collect()
+        w.archive,
+    ]
+}
+
+/// Operation number `kind` with its parameters drawn from `rng`.
+fn draw(kind: usize, scenario: &Scenario, rng: &mut ChaCha8Rng) -> Op {
+    let w = &scenario.spec.workload;
+    match kind {
+        0 => Op::Append {
+            count: rng.gen_range(1..=w.batch_max),
+            new_term: rng.gen_bool(0.05),
+            payload_len: if rng.gen_bool(0.1) {
+                w.payload_max_bytes
+            } else {
+                rng.gen_range(0..=w.payload_max_bytes)
+            },
+        },
+        1 => Op::Truncate {
+            back: rng.gen_range(0..=2 * w.batch_max),
+        },
+        2 => Op::Purge {
+            ahead: rng.gen_range(-(4 * w.batch_max as i32)..=2),
+        },
+        3 => Op::HardState {
+            new_term: rng.gen_bool(0.3),
+            vote: rng.gen_bool(0.8).then(|| rng.gen_range(0..5)),
+            commit_back: rng.gen_range(0..=2 * w.batch_max),
+        },
+        4 => Op::ReadOne {
+            back: rng.gen_range(0..=4 * w.batch_max),
+        },
+        5 => Op::ReadRange {
+            back: rng.gen_range(0..=4 * w.batch_max),
+            count: rng.gen_range(1..=3 * w.batch_max),
+            bytes: rng.gen_range(1..=4 * w.payload_max_bytes as u32 + 1),
+        },
+        6 => Op::Flush,
+        7 => Op::Tick {
+            ms: rng.gen_range(1..=w.tick_max_ms.max(1)),
+        },
+        8 => Op::Crash,
+        9 => Op::CrashInside {
+            calls: rng.gen_range(1..=scenario.spec.crash.inside_calls_max.max(1)),
+        },
+        10 => Op::Reopen,
+        // Only scenarios with an archive give it a weight: no other seed draws here.
+        _ => Op::Archive {
+            back: rng.gen_range(0..=4 * w.batch_max),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +282,7 @@ mod tests {
             Op::Crash,
             Op::CrashInside { calls: 12 },
             Op::Reopen,
+            Op::Archive { back: 7 },
         ];
         for op in ops {
             assert_eq!(op.to_string().parse::<Op>(), Ok(op.clone()), "{op}");

@@ -103,6 +103,14 @@ fn scenario_rows(out: &mut String, s: &ScenarioSummary) {
         // Entries a snapshot-hinted open left on disk were read (its scenarios show it).
         let _ = writeln!(out, "    cold reads: {}", s.stats.cold_reads);
     }
+    if s.scenario.spec.archive.is_some() {
+        let a = &s.stats.archive;
+        let _ = writeln!(
+            out,
+            "    archive: segments moved={} puts={} put_failed={} put_lost={} put_slow={} read_errors={} put_unsynced={}",
+            s.stats.archived_segments, a.puts, a.put_failed, a.put_lost, a.put_slow, a.read_errors, a.put_unsynced
+        );
+    }
     if s.scenario.spec.expect == crate::scenario::Expect::Violation {
         let _ = writeln!(
             out,

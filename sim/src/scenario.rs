@@ -112,6 +112,8 @@ pub struct WorkloadSpec {
     pub crash: u32,
     pub crash_inside: u32,
     pub reopen: u32,
+    /// Moves sealed segments to the archive tier (only with an `[archive]` table).
+    pub archive: u32,
     pub batch_max: u16,
     pub payload_max_bytes: u16,
     pub tick_max_ms: u32,
@@ -131,6 +133,7 @@ impl Default for WorkloadSpec {
             crash: 3,
             crash_inside: 4,
             reopen: 1,
+            archive: 0,
             batch_max: 12,
             payload_max_bytes: 300,
             tick_max_ms: 20,
@@ -230,6 +233,9 @@ pub struct ScenarioFile {
     pub crash: CrashSpec,
     #[serde(default = "FaultRates::none")]
     pub faults: FaultRates,
+    /// The archive tier and its faults (`archive.rs`); absent: no archive.
+    #[serde(default)]
+    pub archive: Option<crate::archive::ArchiveRates>,
 }
 
 fn default_ops() -> u32 {
@@ -313,6 +319,14 @@ impl Scenario {
         }
         if let Err(e) = spec.faults.validate() {
             return Err(format!("[faults]: {e}"));
+        }
+        if let Some((name, _)) =
+            (spec.archive.iter().flat_map(|a| a.iter())).find(|(_, r)| !(0.0..=1.0).contains(r))
+        {
+            return field(&format!("archive.{name}"), "must be a probability in 0..=1");
+        }
+        if spec.workload.archive > 0 && spec.archive.is_none() {
+            return field("workload.archive", "needs an [archive] table");
         }
         Ok(Scenario {
             name: name.to_string(),

@@ -12,6 +12,7 @@ pub enum Stream {
     SwarmToggles = 3,
     CrashPoints = 4,
     Payloads = 5,
+    Archive = 6,
 }
 
 /// SplitMix64: a bijective mix so that nearby seeds give unrelated streams.

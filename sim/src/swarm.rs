@@ -131,7 +131,16 @@ impl ScenarioSummary {
     /// Whether rates were set but no fault of any kind fired.
     pub fn faults_never_fired(&self) -> bool {
         let any_rate = self.scenario.spec.faults.iter().any(|(_, r)| r > 0.0);
-        any_rate && self.stats.faults.faults() == 0 && self.seeds_run > 0
+        let disk_silent = any_rate && self.stats.faults.faults() == 0;
+        // The archive's injector is held to the same standard, kind by kind.
+        let archive_silent = self.scenario.spec.archive.as_ref().is_some_and(|rates| {
+            let fired: Vec<(&str, u64)> = self.stats.archive.iter().collect();
+            rates
+                .iter()
+                .zip(fired)
+                .any(|((_, r), (_, n))| r > 0.0 && n == 0)
+        });
+        (disk_silent || archive_silent) && self.seeds_run > 0
     }
 }
 

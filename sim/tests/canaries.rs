@@ -35,6 +35,8 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         Canary::ColdOutlivesTruncate => {
             &["mem-first-snapshot-hint", "store-mem-first-snapshot-hint"]
         }
+        // A move of a segment to the archive tier that deletes it locally first.
+        Canary::ArchiveDeleteBeforeManifest => &["tiered-disk-first", "tiered-mem-first"],
     }
 }
 

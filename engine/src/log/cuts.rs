@@ -42,6 +42,12 @@ impl Log {
         if from > self.core.last.index {
             return Ok(());
         }
+        if from <= self.core.archived_upto {
+            return Err(Error::Archived {
+                index: from,
+                archived_upto: self.core.archived_upto,
+            });
+        }
         let new_last = if from - 1 > self.boundary() {
             let prev = self.entry(from - 1)?.ok_or_else(|| {
                 Error::corruption(self.dir(), 0, format!("entry {} vanished", from - 1))

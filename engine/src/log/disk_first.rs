@@ -141,6 +141,11 @@ impl DiskFirst {
         Ok(())
     }
 
+    /// The segment files (to move sealed ones to the archive).
+    pub fn segs_mut(&mut self) -> &mut SegmentLog {
+        &mut self.segs
+    }
+
     /// The cached entry at `index`, if either cache holds it.
     fn cached(&self, index: u64) -> Option<Entry> {
         self.cache_tail

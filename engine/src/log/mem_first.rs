@@ -276,6 +276,22 @@ impl MemFirst {
         Ok(self.batch_at(core, index, 1)?.into_iter().next())
     }
 
+    /// The segment files (to move sealed ones to the archive), unless lent to a sync.
+    pub fn segs_mut(&mut self) -> Result<&mut SegmentLog> {
+        match &mut self.segs {
+            Segs::Here(segs) => Ok(segs),
+            Segs::Lent => Err(Error::SyncInFlight),
+        }
+    }
+
+    /// After segments moved to the archive: the cold view is built again from the segment
+    /// files, so it reads the moved segments through the archive, not their deleted files.
+    pub fn refresh_cold(&mut self) {
+        if let (Some(cold), Segs::Here(segs)) = (&self.cold, &self.segs) {
+            self.cold = Some(segs.cold_view(cold.next_index()));
+        }
+    }
+
     /// What `Log::entries` takes next at `i` (inside the log): from the cold view, up to
     /// `want` entries of the segment holding `i`; from memory, its entry.
     pub fn batch_at(&mut self, core: &mut Core, i: u64, want: usize) -> Result<Vec<Entry>> {

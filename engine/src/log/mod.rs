@@ -37,6 +37,7 @@ mod pace;
 mod prepared;
 mod reads;
 mod shared;
+mod tier;
 
 use disk_first::DiskFirst;
 use mem_first::MemFirst;

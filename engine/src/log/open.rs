@@ -32,6 +32,40 @@ impl Log {
         opened
     }
 
+    /// The strategy's state over what recovery left (`entries`: MemFirst's preload), and the
+    /// log's last id: the last entry, else the archive's, else the boundary.
+    fn mode(
+        entries: Option<std::collections::VecDeque<Entry>>,
+        mut rec: crate::recovery::Recovered,
+        cfg: &Config,
+        last_purged: Option<LogId>,
+        archived: Option<LogId>,
+    ) -> Result<(Mode, LogId)> {
+        let boundary = last_purged.map_or(0, |l| l.index);
+        let mut mem = Window::default();
+        let mut last_entry = rec.last;
+        if let Some(entries) = entries {
+            // With a snapshot hint, archived entries (all below the local ones) stay in the
+            // archive and are read lazily, like the local segments the hint left unread.
+            let entries = match crate::recovery::hint_in_effect(cfg) {
+                Some(_) => entries,
+                None => rec.segs.prepend_archived(boundary, entries)?,
+            };
+            last_entry = entries.back().map(Entry::log_id);
+            mem = Window::from_entries(entries);
+        }
+        let last = (last_entry.into_iter().chain(archived).chain(last_purged))
+            .max_by_key(|l| l.index)
+            .unwrap_or(LogId::new(0, 0));
+        let mode = match cfg.strategy {
+            Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
+            Strategy::MemFirst => {
+                Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index, boundary))
+            }
+        };
+        Ok((mode, last))
+    }
+
     /// [`Log::open`] without its report.
     fn open_recovered(
         fs: Arc<dyn Fs>,
@@ -53,21 +87,12 @@ impl Log {
         let hard_state = meta.body.hard_state;
         let last_purged = meta.body.last_purged;
         let mem_first = cfg.strategy == Strategy::MemFirst;
-        let rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
-        let mut mem = Window::default();
-        let mut last_entry = rec.last;
-        if let Some(entries) = rec.entries {
-            last_entry = entries.back().map(Entry::log_id);
-            mem = Window::from_entries(entries);
-        }
-        let last = last_entry.or(last_purged).unwrap_or(LogId::new(0, 0));
-        let mode = match cfg.strategy {
-            Strategy::DiskFirst => Mode::DiskFirst(DiskFirst::new(rec.segs)),
-            Strategy::MemFirst => {
-                let boundary = last_purged.map_or(0, |l| l.index);
-                Mode::MemFirst(MemFirst::new(rec.segs, mem, last.index, boundary))
-            }
-        };
+        let mut rec = recover(fs.clone(), &dir, &cfg, &mut meta, mem_first)?;
+        // Archived segments (`archive/`) hold the log's oldest live entries.
+        rec.segs.check_archive_reachable()?;
+        let archived = rec.segs.archived_last();
+        let torn_cuts_at_open = rec.torn_cuts;
+        let (mode, last) = Self::mode(rec.entries.take(), rec, &cfg, last_purged, archived)?;
         let core = Core {
             fs,
             clock,
@@ -78,13 +103,14 @@ impl Log {
             last_purged,
             last,
             durable_index: last.index,
+            archived_upto: archived.map_or(0, |l| l.index),
             epoch: 0,
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             pace: Default::default(),
             poisoned: None,
             stats: LogStats {
-                torn_cuts_at_open: rec.torn_cuts,
+                torn_cuts_at_open,
                 ..LogStats::default()
             },
             cfg,

@@ -65,6 +65,8 @@ pub(super) struct Core {
     pub last: LogId,
     /// The highest index a crash now keeps.
     pub durable_index: u64,
+    /// The last index the archive tier holds (0: none); truncation never reaches it.
+    pub archived_upto: u64,
     /// Bumped by truncation so that a sync prepared before it cannot advance `durable_index`.
     pub epoch: u64,
     /// The last [`CUTS_KEPT`] truncations as (epoch, from), for appenders waiting on entries

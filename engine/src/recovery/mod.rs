@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::archive::manifest::Manifest;
 use crate::canary::Canary;
 use crate::config::{Config, RecoveryMode};
 use crate::error::{Error, Result};
@@ -113,10 +114,18 @@ pub(crate) fn classify(
     meta: &MetaBody,
     load_all: bool,
 ) -> Result<Plan> {
-    let boundary = meta.last_purged.map_or(0, |l| l.index);
+    let purged = meta.last_purged.map_or(0, |l| l.index);
+    // Archived segments (the manifest's, above the boundary) are gone from the local disk
+    // as purged ones are: the local run starts after them, and a local file they cover is
+    // the leftover of a move a crash interrupted before its local delete (`archive/`).
+    let names = fs.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let manifest = Manifest::open(&*fs, dir, &names)?;
+    let archived_top = manifest.live_above(purged).map(|s| s.last).max();
+    let boundary = purged.max(archived_top.unwrap_or(0));
     let commit = cfg.commit_check.then_some(meta.hard_state.commit);
     let continues_min = boundary.saturating_add(1);
-    let mut segs = list_segments(&fs, dir, cfg, continues_min)?;
+    let mut segs = list_segments(&fs, dir, &names, cfg, continues_min);
+    segs.adopt_manifest(manifest, purged);
     let j = Judge {
         fs,
         tolerant: cfg.recovery == RecoveryMode::TruncateCorrupt
@@ -154,10 +163,7 @@ pub(crate) fn classify(
     let (mut plan, tail_entries) = Plan::from_top(segs, boundary, top);
     if load_all {
         let order: Vec<u64> = below.iter().copied().chain(tail_first).collect();
-        // A salvaging open judges every segment: a cut it tolerates among the preloaded
-        // segments could otherwise end the log above entries the hint left unread.
-        let hint = cfg.snapshot_hint.filter(|_| !j.tolerant);
-        let hot = preload_from(&order, hint);
+        let hot = preload_from(&order, hint_in_effect(cfg));
         load_older(&mut plan, &order[hot..], tail_entries, &j, cfg)?;
     }
     if let Some(commit) = commit {
@@ -171,6 +177,15 @@ pub(crate) fn classify(
     Ok(plan)
 }
 
+/// The snapshot hint a MemFirst open follows: `Config::snapshot_hint`, except in a
+/// salvaging open, which judges every segment (a cut it tolerates among the preloaded
+/// segments could otherwise end the log above entries the hint left unread).
+pub(crate) fn hint_in_effect(cfg: &Config) -> Option<u64> {
+    let tolerant = cfg.recovery == RecoveryMode::TruncateCorrupt
+        || cfg.canaries.on(Canary::SilentCorruptionCut);
+    cfg.snapshot_hint.filter(|_| !tolerant)
+}
+
 /// Of the live run `order` (ascending firsts, the tail last), the position of the first
 /// segment a MemFirst open preloads under [`Config::snapshot_hint`]: the one holding the
 /// hint (the last starting at or below it), so the entry at the hint is in memory; the
@@ -182,22 +197,23 @@ fn preload_from(order: &[u64], hint: Option<u64>) -> usize {
     }
 }
 
-/// The segment files of `dir` by their names, as a `SegmentLog` that continues at
-/// `continues_min` when it is empty. Reads only the listing.
+/// The segment files among `names` (the listing of `dir`), as a `SegmentLog` that
+/// continues at `continues_min` when it is empty.
 fn list_segments(
     fs: &Arc<dyn Fs>,
     dir: &Path,
+    names: &[String],
     cfg: &Config,
     continues_min: u64,
-) -> Result<SegmentLog> {
+) -> SegmentLog {
     let mut map = BTreeMap::new();
-    for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
-        if let Some(first) = parse_segment_name(&name) {
-            map.insert(first, Segment::new(first, dir.join(&name)));
+    for name in names {
+        if let Some(first) = parse_segment_name(name) {
+            map.insert(first, Segment::new(first, dir.join(name)));
         }
     }
     let dir = dir.to_path_buf();
-    Ok(SegmentLog::new(fs.clone(), dir, cfg, map, continues_min))
+    SegmentLog::new(fs.clone(), dir, cfg, map, continues_min)
 }
 
 /// The live run must start where the log continues after the boundary: entries

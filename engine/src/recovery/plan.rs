@@ -94,7 +94,7 @@ impl Plan {
         }
         segs.set_next_index(next_index);
         // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
-        segs.remove_upto(self.boundary)?;
+        segs.remove_local_upto(self.boundary)?;
         // What recovery reports as durable must be durable, even after a reopen without a
         // crash: sync the tail and the directory.
         let fs = segs.fs();

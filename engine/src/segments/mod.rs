@@ -23,10 +23,12 @@ use crate::record::{self, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
 mod segment;
+mod tier;
 
 pub(crate) use segment::{
-    check_header, parse_segment_name, read_whole, segment_name, Header, Segment,
+    check_header, decode_run, parse_segment_name, read_whole, segment_name, Header, Segment,
 };
+use tier::Tier;
 
 /// The fsyncs that make everything written so far durable: run it without holding the
 /// store's lock, then report the result back.
@@ -80,6 +82,8 @@ pub(crate) struct SegmentLog {
     /// cuts, seals or syncs a segment writes it out first ([`SegmentLog::write_pending`]).
     pending: Vec<u8>,
     pending_at: u64,
+    /// The archive tier: the segments moved there, and the archive (`tier.rs`).
+    tier: Box<Tier>,
 }
 
 /// Pending bytes past which a write goes out at once instead of waiting for the sync.
@@ -93,12 +97,14 @@ impl SegmentLog {
         segments: BTreeMap<u64, Segment>,
         next_index: u64,
     ) -> SegmentLog {
+        let tier = Box::new(Tier::new(cfg.archive.clone(), &dir));
         SegmentLog {
             fs,
             dir,
             segment_size_bytes: cfg.segment_size_bytes,
             payload_size_max_bytes: cfg.payload_size_max_bytes,
             canaries: cfg.canaries,
+            tier,
             segments,
             next_index,
             dirty: BTreeSet::new(),
@@ -395,9 +401,17 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Removes the segments whose every entry is at or below `boundary`. Call only once the
-    /// boundary is durable. Removing every segment restarts the log at `boundary + 1`.
+    /// Removes the segments whose every entry is at or below `boundary`, local files and
+    /// archived segments (`tier.rs`: the manifest first, then the objects). Call only once
+    /// the boundary is durable. Removing every segment restarts the log at `boundary + 1`.
     pub fn remove_upto(&mut self, boundary: u64) -> Result<()> {
+        self.remove_local_upto(boundary)?;
+        self.purge_archived(boundary)
+    }
+
+    /// [`SegmentLog::remove_upto`] of the local files only: recovery's purge leftovers,
+    /// below a floor that counts archived segments as gone from the local disk.
+    pub fn remove_local_upto(&mut self, boundary: u64) -> Result<()> {
         self.write_pending()?;
         let firsts: Vec<u64> = self.segments.keys().copied().collect();
         let doomed = wholly_upto(&firsts, self.next_index, boundary);
@@ -416,7 +430,8 @@ impl SegmentLog {
     }
 
     /// A read-only view of the segments wholly below `floor` (a segment boundary): their
-    /// entries, read lazily, each file through its own handle. MemFirst keeps the entries
+    /// entries, read lazily, each file through its own handle, archived ones through the
+    /// archive. MemFirst keeps the entries
     /// below its memory there when it opened with a snapshot hint, so they stay readable
     /// while a sync holds the segment files. The view never writes; the caller drops
     /// from it what a truncation or purge removes ([`SegmentLog::forget`],
@@ -432,6 +447,7 @@ impl SegmentLog {
             segment_size_bytes: self.segment_size_bytes,
             payload_size_max_bytes: self.payload_size_max_bytes,
             canaries: self.canaries,
+            tier: Box::new(self.tier.read_view()),
             segments,
             next_index: floor,
             dirty: BTreeSet::new(),
@@ -453,6 +469,17 @@ impl SegmentLog {
             return Ok(());
         }
         let last = self.last_index_of(first);
+        let (buf, scan) = self.read_checked(first, last)?;
+        let seg = self.segments.get_mut(&first).expect("segment");
+        seg.len_bytes = buf.len() as u64;
+        seg.offsets = Some(scan.offsets);
+        Ok(())
+    }
+
+    /// Segment `first` (whose last entry is `last`) read whole, with its scan; any damage
+    /// is corruption (only the last segment may have a torn tail, and recovery cut it).
+    fn read_checked(&mut self, first: u64, last: u64) -> Result<(Bytes, crate::scan::Scan)> {
+        self.write_pending()?;
         let len_max = self.segment_len_max();
         let (payload_max, skip_crc) = (
             self.payload_size_max_bytes,
@@ -472,15 +499,16 @@ impl SegmentLog {
         if let Some((offset, reason)) = bad {
             return Err(Error::corruption(&seg.path, offset, reason));
         }
-        seg.len_bytes = buf.len() as u64;
-        seg.offsets = Some(scan.offsets);
-        Ok(())
+        Ok((buf, scan))
     }
 
     /// Reads up to `count_max` entries from `from`, all from the one segment that holds it.
     pub fn read(&mut self, from: u64, count_max: usize) -> Result<Vec<Entry>> {
         if from >= self.next_index || count_max == 0 {
             return Ok(Vec::new());
+        }
+        if self.is_archived(from) {
+            return self.read_archived(from, count_max);
         }
         let Some((&first, _)) = self.segments.range(..=from).next_back() else {
             return Ok(Vec::new());
@@ -510,28 +538,17 @@ impl SegmentLog {
                 "segment shorter than its index",
             ));
         }
-        let buf = Bytes::from(buf);
-        let mut out = Vec::with_capacity(hi - lo);
-        let mut pos = 0usize;
-        for i in lo..hi {
-            let rec = record::decode_record(&buf[pos..], payload_max, skip_crc)
-                .map_err(|e| Error::corruption(&seg.path, start + pos as u64, format!("{e:?}")))?;
-            if rec.index != first + i as u64 {
-                return Err(Error::corruption(
-                    &seg.path,
-                    start + pos as u64,
-                    "unexpected record index",
-                ));
-            }
-            let payload_start = pos + rec.size - rec.payload.len();
-            out.push(Entry {
-                index: rec.index,
-                term: rec.term,
-                payload: buf.slice(payload_start..payload_start + rec.payload.len()),
-            });
-            pos += rec.size;
-        }
-        Ok(out)
+        let path = seg.path.clone();
+        decode_run(
+            Bytes::from(buf),
+            start,
+            first,
+            lo,
+            hi,
+            payload_max,
+            skip_crc,
+            &path,
+        )
     }
 }
 

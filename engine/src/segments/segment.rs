@@ -119,3 +119,40 @@ pub(crate) fn check_header(buf: &[u8], seg: &Segment) -> Result<Header> {
         HeaderCheck::Bad(reason) => Ok(Header::Bad(reason)),
     }
 }
+
+/// Decodes entries `first + lo .. first + hi` from `buf`, the records of one segment read
+/// from offset `start` of the file (or archived object) `path`. A record that does not
+/// decode, or carries another index, is corruption at its offset.
+#[allow(clippy::too_many_arguments)] // one segment's read, spelled out
+pub(crate) fn decode_run(
+    buf: Bytes,
+    start: u64,
+    first: u64,
+    lo: usize,
+    hi: usize,
+    payload_max: u32,
+    skip_crc: bool,
+    path: &std::path::Path,
+) -> Result<Vec<crate::types::Entry>> {
+    let mut out = Vec::with_capacity(hi.saturating_sub(lo));
+    let mut pos = 0usize;
+    for i in lo..hi {
+        let rec = record::decode_record(&buf[pos..], payload_max, skip_crc)
+            .map_err(|e| Error::corruption(path, start + pos as u64, format!("{e:?}")))?;
+        if rec.index != first + i as u64 {
+            return Err(Error::corruption(
+                path,
+                start + pos as u64,
+                "unexpected record index",
+            ));
+        }
+        let payload_start = pos + rec.size - rec.payload.len();
+        out.push(crate::types::Entry {
+            index: rec.index,
+            term: rec.term,
+            payload: buf.slice(payload_start..payload_start + rec.payload.len()),
+        });
+        pos += rec.size;
+    }
+    Ok(out)
+}

@@ -400,6 +400,13 @@ impl Store {
         self.wait_idle(|log| log.purge(upto), None)
     }
 
+    /// Moves sealed segments to the archive tier (see [`Log::archive_upto`]), once no sync
+    /// is in flight. The lock is held through the archive's puts: call it from a
+    /// background task, at a quiet moment.
+    pub fn archive_upto(&self, index: u64) -> Result<crate::archive::ArchiveReport> {
+        self.wait_idle(|log| log.archive_upto(index), None)
+    }
+
     /// Runs `f` once no sync is in flight, so a truncation or purge never races the files
     /// a leader is fsyncing; then every waiter looks again (and, after a truncation from
     /// `truncated_from`, the callbacks it orphaned get [`Error::Truncated`]).

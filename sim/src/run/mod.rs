@@ -7,6 +7,7 @@
 //! report is correct only for a file the run rotted; every other error is a violation.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use logbook::{CanarySet, Log};
@@ -16,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 mod ops_run;
 mod recover;
 
+use crate::archive::{ArchiveCounters, SimArchive};
 use crate::clock::SimClock;
 use crate::disk::{FaultCounters, FaultRates, SimDisk};
 use crate::model::{Invariant, Model, Violation};
@@ -71,6 +73,10 @@ pub struct RunStats {
     /// `Config::snapshot_hint`: MemFirst entries read from disk below memory (`LogStats`).
     pub cold_reads: u64,
     pub faults: FaultCounters,
+    /// The archive tier's faults (tiered scenarios only).
+    pub archive: ArchiveCounters,
+    /// Segments moved to the archive.
+    pub archived_segments: u64,
 }
 
 impl RunStats {
@@ -94,6 +100,8 @@ impl RunStats {
         self.paced_syncs += o.paced_syncs;
         self.cold_reads += o.cold_reads;
         self.faults.add(&o.faults);
+        self.archive.add(&o.archive);
+        self.archived_segments += o.archived_segments;
     }
 }
 
@@ -199,6 +207,17 @@ impl Setup {
     }
 }
 
+/// The run's archive tier, if its scenario has an `[archive]` table. Its directory is set
+/// up before the run, as an operator would: with the disk's faults off.
+fn sim_archive(spec: &RunSpec, disk: &SimDisk, clock: &SimClock) -> Option<Arc<SimArchive>> {
+    let rates = spec.scenario.spec.archive.clone()?;
+    let rng = seeds::rng(spec.seed, Stream::Archive);
+    disk.set_faults_enabled(false);
+    let a = SimArchive::new(disk.clone(), clock.clone(), rates, rng);
+    disk.set_faults_enabled(true);
+    Some(a.expect("a fresh disk with faults off creates a directory"))
+}
+
 /// Runs one seed. Panics inside the engine are the caller's to catch. A `front = "store"`
 /// scenario runs the threaded `Store` under a shuttle schedule (`store_run`).
 pub fn run(spec: &RunSpec) -> RunResult {
@@ -212,9 +231,15 @@ pub fn run(spec: &RunSpec) -> RunResult {
         schedule,
         cfg,
     } = Setup::of(spec);
+    let clock = SimClock::new(0);
+    let archive = sim_archive(spec, &disk, &clock);
+    let cfg = match &archive {
+        Some(a) => cfg.with_archive(logbook::ArchiveHandle(a.clone())),
+        None => cfg,
+    };
     let mut h = Harness {
         disk: disk.clone(),
-        clock: SimClock::new(0),
+        clock,
         trace: trace.clone(),
         cfg,
         crash_rng: seeds::rng(spec.seed, Stream::CrashPoints),
@@ -248,6 +273,9 @@ pub fn run(spec: &RunSpec) -> RunResult {
         Err(Stop::CorruptionReported) | Ok(()) => None,
     };
     h.stats.faults = disk.counters();
+    if let Some(a) = &archive {
+        h.stats.archive = a.counters();
+    }
     RunResult {
         stats: h.stats,
         failure,

@@ -37,6 +37,7 @@ impl Harness {
                 self.disk.arm_crash_at(at);
                 Ok(())
             }
+            Op::Archive { back } => self.archive(back),
             Op::Reopen => {
                 let log = self.log.take().expect("open");
                 self.stats.add_log(&log.stats());
@@ -84,22 +85,53 @@ impl Harness {
         Ok(())
     }
 
-    /// The last `back` entries (never the purged prefix).
+    /// Moves sealed segments up to `back` below the durable index to the archive. The
+    /// logical state does not change; an archive failure changes nothing and is no error.
+    fn archive(&mut self, back: u16) -> Step {
+        let upto = self.log().durable_index().saturating_sub(back as u64);
+        match self.log().archive_upto(upto) {
+            Ok(r) => {
+                self.stats.archived_segments += r.segments as u64;
+                self.trace.event(format_args!(
+                    "  archived {} segments, archive holds up to {}",
+                    r.segments, r.archived_upto
+                ));
+                Ok(())
+            }
+            Err(e @ Error::Archive { .. }) if !self.disk.is_crashed() => {
+                self.trace.event(format_args!("  archive failed: {e}"));
+                Ok(())
+            }
+            Err(e) => self.on_error(e),
+        }
+    }
+
+    /// The last `back` entries (never the purged prefix, never archived entries: those are
+    /// committed).
     fn truncate(&mut self, back: u16) -> Step {
         let cur = self.model.current().clone();
         let last = cur.last();
+        let archived = self.log().archived_upto();
         let from = last
             .index
             .saturating_sub(back as u64)
-            .max(cur.boundary_index() + 1);
+            .max(cur.boundary_index() + 1)
+            .max(archived + 1);
         if from > last.index {
             return Ok(());
         }
         self.model.push(cur.truncated(from));
         self.model.void_claims_from(from);
         self.bump_term = true;
-        if let Err(e) = self.log().truncate(from) {
-            return self.on_error(e);
+        match self.log().truncate(from) {
+            // Reading the new last entry from the archive failed: nothing changed.
+            Err(e @ Error::Archive { .. }) if !self.disk.is_crashed() => {
+                self.model.pop();
+                self.trace.event(format_args!("  truncate failed: {e}"));
+                return Ok(());
+            }
+            Err(e) => return self.on_error(e),
+            Ok(()) => {}
         }
         self.trace.event(format_args!("  truncated from {from}"));
         Ok(())

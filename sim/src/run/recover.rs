@@ -15,7 +15,7 @@ use crate::trace::fnv1a;
 impl Harness {
     pub(super) fn on_read_error(&mut self, e: Error) -> Step {
         match e {
-            Error::Io { .. } if !self.disk.is_crashed() => {
+            Error::Io { .. } | Error::Archive { .. } if !self.disk.is_crashed() => {
                 self.trace.event(format_args!("  read error: {e}"));
                 Ok(())
             }
@@ -183,7 +183,7 @@ impl Harness {
                     self.crash();
                 }
                 Err(Error::Corruption { path, .. }) => return Err(self.on_corruption(&path)),
-                Err(e @ (Error::Io { .. } | Error::DiskFull { .. })) => {
+                Err(e @ (Error::Io { .. } | Error::DiskFull { .. } | Error::Archive { .. })) => {
                     // Fail-stop here too: after a failed fsync the page cache may show data
                     // the disk dropped, and no process can tell. The node restarts from what
                     // is durable (a crash also clears sticky read errors).

@@ -144,7 +144,7 @@ fn step(w: &Arc<World>, t: usize, i: usize, op: &Op) {
             w.timers.fire_due(now);
         }
         // Crashes and reopens delimit the incarnations; they never reach a worker.
-        Op::Crash | Op::CrashInside { .. } | Op::Reopen => {}
+        Op::Crash | Op::CrashInside { .. } | Op::Reopen | Op::Archive { .. } => {}
     }
 }
 
