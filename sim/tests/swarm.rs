@@ -105,7 +105,8 @@ fn the_cli_keeps_its_contract() {
     // Wrong arguments and a malformed scenario: exit 64, naming the problem.
     let (code, out) = cli(&["swarm", "--shard", "3/2"]);
     assert_eq!(code, 64, "{out}");
-    let bad = std::env::temp_dir().join(format!("bad-scenario-{}.toml", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad-scenario.toml");
     std::fs::write(
         &bad,
         "strategy = 'disk-first'\nflush = 'immediate'\nopz = 3\n",
