@@ -37,11 +37,14 @@ pub enum Canary {
     /// The fronts and `Log` accept writes (and syncs) after a write-path failure poisoned
     /// the store.
     WriteAfterPoison,
+    /// `Store`: the relay of wake-ups is dropped: of the waiters a finished sync released,
+    /// only the first few are woken, and the rest return when their park times out.
+    LostWakeup,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 14] = [
+    pub const ALL: [Canary; 15] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -56,6 +59,7 @@ impl Canary {
         Canary::RelayUncovered,
         Canary::FlusherSkipsBatch,
         Canary::WriteAfterPoison,
+        Canary::LostWakeup,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -75,6 +79,7 @@ impl Canary {
             Canary::RelayUncovered => "relay-uncovered",
             Canary::FlusherSkipsBatch => "flusher-skips-batch",
             Canary::WriteAfterPoison => "write-after-poison",
+            Canary::LostWakeup => "lost-wakeup",
         }
     }
 

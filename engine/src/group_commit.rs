@@ -98,6 +98,11 @@ pub(crate) struct GroupCommit<W, C> {
     lost: Option<Poison>,
     /// `RelayUncovered` canary only: keys released by a wake-up rather than by the index.
     released_keys: Vec<WaiterKey>,
+    /// Waiters taken out of the parked set to be woken (at once or through the relay).
+    released: u64,
+    /// Waiters that looked while still parked and found their wait over: nothing woke them,
+    /// though the sync (or truncation) that ended their wait had run.
+    late: u64,
     canaries: CanarySet,
 }
 
@@ -112,8 +117,24 @@ impl<W, C> GroupCommit<W, C> {
             callbacks: Vec::new(),
             lost: None,
             released_keys: Vec::new(),
+            released: 0,
+            late: 0,
             canaries,
         }
+    }
+
+    /// Waiters taken out of the parked set to be woken, so far. Once every waiter returned,
+    /// the front has delivered exactly this many wake-ups (the relay drains: every waiter
+    /// that looks takes its share).
+    pub(crate) fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Waiters that found their wait over while still parked, so far: each was released by
+    /// a timeout instead of by the sync that covered it. Always 0 unless a release missed
+    /// a waiter it made durable.
+    pub(crate) fn late(&self) -> u64 {
+        self.late
     }
 
     /// Whether a sync is in flight.
@@ -168,9 +189,12 @@ impl<W, C> GroupCommit<W, C> {
         truncated: Option<u64>,
         view: &LogView<'_>,
     ) -> (WaitStep, Vec<W>) {
-        self.waiters.remove(&key);
+        let still_parked = self.waiters.remove(&key).is_some();
         let relay = self.take_relay();
         let last = key.0;
+        if still_parked && (truncated.is_some() || view.durable >= last) {
+            self.late += 1;
+        }
         if let Some(from) = truncated {
             return (
                 WaitStep::Return(Err(Error::Truncated { index: last, from })),
@@ -345,12 +369,16 @@ impl<W, C> GroupCommit<W, C> {
 
     /// The relay's next `RELAY_FANOUT` waiters, for a waiter to wake once it drops the lock.
     pub(crate) fn take_relay(&mut self) -> Vec<W> {
+        if self.canaries.on(Canary::LostWakeup) {
+            return Vec::new();
+        }
         let keep = self.relay.len().saturating_sub(RELAY_FANOUT);
         self.relay.split_off(keep)
     }
 
     fn take_all(&mut self) -> Vec<W> {
         let mut all: Vec<W> = std::mem::take(&mut self.waiters).into_values().collect();
+        self.released += all.len() as u64;
         all.append(&mut self.relay);
         all
     }
@@ -401,6 +429,7 @@ impl<W, C> GroupCommit<W, C> {
             }
         }
         wake.extend(done.into_values());
+        self.released += wake.len() as u64;
         wake
     }
 

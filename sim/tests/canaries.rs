@@ -32,6 +32,9 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         Canary::CallbackBeyondDurable => &["store-mem-first-batch", "store-disk-first-immediate"],
         Canary::FlusherSkipsBatch => &["store-disk-first-batch", "store-mem-first-batch"],
         Canary::WriteAfterPoison => &["store-disk-first-immediate", "store-mem-first-batch"],
+        // A lost wake-up is acknowledged all the same (the waiter's park times out): only
+        // the wake-up count of a store run (`Store::wakeups`) catches it.
+        Canary::LostWakeup => &["store-wakeups-disk-first", "store-disk-first-batch"],
     }
 }
 

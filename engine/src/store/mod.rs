@@ -20,6 +20,7 @@
 //! truncation epoch, the poison); a wake-up, lost or spurious, only makes it look again.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -121,6 +122,25 @@ struct Shared {
     work: Condvar,
     fs: Arc<dyn Fs>,
     clock: Arc<dyn Clock>,
+    /// Wake-ups delivered to parked waiters (see [`Wakeups::woken`]).
+    woken: AtomicU64,
+}
+
+/// How the parked durability waiters of a [`Store`] were released, counted since it opened.
+///
+/// The contract: a waiter is woken by the sync (or truncation, purge, close) that ended its
+/// wait, directly or through the relay, never left to find out when its park times out. So
+/// once every waiter has returned, `woken == released` and `late == 0`; the simulator checks
+/// both after every store incarnation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wakeups {
+    /// Waiters taken out of the parked set to be woken.
+    pub released: u64,
+    /// Wake-ups delivered to them (`unpark` calls, at once or through the relay).
+    pub woken: u64,
+    /// Waiters that looked while still parked and found their wait already over: released
+    /// by a timeout (or a spurious wake-up) instead of by what ended their wait.
+    pub late: u64,
 }
 
 /// A thread-safe store. Cheap to share behind an `Arc`.
@@ -159,6 +179,7 @@ impl Store {
             work: Condvar::new(),
             fs,
             clock,
+            woken: AtomicU64::new(0),
         });
         let flusher_shared = shared.clone();
         let flusher = sched::spawn("logbook-flusher", move || flusher_loop(&flusher_shared))
@@ -236,7 +257,7 @@ impl Store {
                 st.gc.park(key, sched::current());
             }
             drop(st);
-            unpark(relay);
+            unpark(&self.shared, relay);
             match step {
                 WaitStep::Return(r) => return r,
                 WaitStep::Lead => lead_sync(&self.shared),
@@ -342,6 +363,17 @@ impl Store {
         }
     }
 
+    /// How parked waiters were woken so far (see [`Wakeups`]). Works after a failure too; the
+    /// counts are only meaningful once no thread is waiting.
+    pub fn wakeups(&self) -> Wakeups {
+        let st = self.lock();
+        Wakeups {
+            released: st.gc.released(),
+            woken: self.shared.woken.load(Ordering::SeqCst),
+            late: st.gc.late(),
+        }
+    }
+
     /// The highest index known durable (see [`Log::durable_index`]).
     pub fn durable_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.durable_index()))
@@ -418,7 +450,7 @@ impl Store {
         };
         let watched = st.changed_waiters > 0;
         drop(st);
-        run_release(release);
+        run_release(&self.shared, release);
         notify_changed(&self.shared, watched);
         r
     }
@@ -440,7 +472,7 @@ impl Store {
             let log = st.log.take();
             let release = st.gc.closed();
             drop(st);
-            run_release(release);
+            run_release(&self.shared, release);
             log
         };
         self.shared.work.notify_all();
