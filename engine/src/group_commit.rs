@@ -14,6 +14,8 @@
 //!   nothing waits on a sync that will never finish.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::canary::{Canary, CanarySet};
 use crate::error::{Error, Poison, Result};
@@ -98,12 +100,29 @@ pub(crate) struct GroupCommit<W, C> {
     lost: Option<Poison>,
     /// `RelayUncovered` canary only: keys released by a wake-up rather than by the index.
     released_keys: Vec<WaiterKey>,
+    /// How waiters were released and woken (shared with the front, which counts the
+    /// wake-ups it delivers).
+    counts: Arc<WakeupCounts>,
+    canaries: CanarySet,
+}
+
+/// The wake-up accounting of one store: atomics, so a front reads them without its lock
+/// (and, under a simulated schedule, without a scheduling point).
+#[derive(Debug, Default)]
+pub(crate) struct WakeupCounts {
     /// Waiters taken out of the parked set to be woken (at once or through the relay).
-    released: u64,
+    pub released: AtomicU64,
+    /// Wake-ups the front delivered to them.
+    pub woken: AtomicU64,
     /// Waiters that looked while still parked and found their wait over: nothing woke them,
     /// though the sync (or truncation) that ended their wait had run.
-    late: u64,
-    canaries: CanarySet,
+    pub late: AtomicU64,
+}
+
+impl WakeupCounts {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::SeqCst);
+    }
 }
 
 impl<W, C> GroupCommit<W, C> {
@@ -117,24 +136,16 @@ impl<W, C> GroupCommit<W, C> {
             callbacks: Vec::new(),
             lost: None,
             released_keys: Vec::new(),
-            released: 0,
-            late: 0,
+            counts: Arc::default(),
             canaries,
         }
     }
 
-    /// Waiters taken out of the parked set to be woken, so far. Once every waiter returned,
-    /// the front has delivered exactly this many wake-ups (the relay drains: every waiter
-    /// that looks takes its share).
-    pub(crate) fn released(&self) -> u64 {
-        self.released
-    }
-
-    /// Waiters that found their wait over while still parked, so far: each was released by
-    /// a timeout instead of by the sync that covered it. Always 0 unless a release missed
-    /// a waiter it made durable.
-    pub(crate) fn late(&self) -> u64 {
-        self.late
+    /// The wake-up accounting. Once every waiter returned, the front has delivered exactly
+    /// `released` wake-ups (the relay drains: every waiter that looks takes its share), and
+    /// `late` is 0 unless a release missed a waiter whose wait it ended.
+    pub(crate) fn counts(&self) -> Arc<WakeupCounts> {
+        self.counts.clone()
     }
 
     /// Whether a sync is in flight.
@@ -193,7 +204,7 @@ impl<W, C> GroupCommit<W, C> {
         let relay = self.take_relay();
         let last = key.0;
         if still_parked && (truncated.is_some() || view.durable >= last) {
-            self.late += 1;
+            WakeupCounts::add(&self.counts.late, 1);
         }
         if let Some(from) = truncated {
             return (
@@ -378,7 +389,7 @@ impl<W, C> GroupCommit<W, C> {
 
     fn take_all(&mut self) -> Vec<W> {
         let mut all: Vec<W> = std::mem::take(&mut self.waiters).into_values().collect();
-        self.released += all.len() as u64;
+        WakeupCounts::add(&self.counts.released, all.len() as u64);
         all.append(&mut self.relay);
         all
     }
@@ -429,7 +440,7 @@ impl<W, C> GroupCommit<W, C> {
             }
         }
         wake.extend(done.into_values());
-        self.released += wake.len() as u64;
+        WakeupCounts::add(&self.counts.released, wake.len() as u64);
         wake
     }
 

@@ -20,14 +20,14 @@
 //! truncation epoch, the poison); a wake-up, lost or spurious, only makes it look again.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::group_commit::{GroupCommit, LogView, WaitStep};
+use crate::group_commit::{GroupCommit, LogView, WaitStep, WakeupCounts};
 use crate::log::Log;
 use crate::sched::{self, Condvar, JoinHandle, Mutex, MutexGuard, Thread};
 use crate::std_fs::StdFs;
@@ -122,8 +122,8 @@ struct Shared {
     work: Condvar,
     fs: Arc<dyn Fs>,
     clock: Arc<dyn Clock>,
-    /// Wake-ups delivered to parked waiters (see [`Wakeups::woken`]).
-    woken: AtomicU64,
+    /// The group-commit core's wake-up counts (see [`Wakeups`]); this front adds `woken`.
+    wakeups: Arc<WakeupCounts>,
 }
 
 /// How the parked durability waiters of a [`Store`] were released, counted since it opened.
@@ -166,10 +166,12 @@ impl Store {
     ) -> Result<Store> {
         let canaries = cfg.canaries;
         let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
+        let gc = GroupCommit::new(canaries);
+        let wakeups = gc.counts();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 log: Some(log),
-                gc: GroupCommit::new(canaries),
+                gc,
                 shutdown: false,
                 in_flight_upto: None,
                 changed_waiters: 0,
@@ -179,7 +181,7 @@ impl Store {
             work: Condvar::new(),
             fs,
             clock,
-            woken: AtomicU64::new(0),
+            wakeups,
         });
         let flusher_shared = shared.clone();
         let flusher = sched::spawn("logbook-flusher", move || flusher_loop(&flusher_shared))
@@ -363,14 +365,14 @@ impl Store {
         }
     }
 
-    /// How parked waiters were woken so far (see [`Wakeups`]). Works after a failure too; the
+    /// How parked waiters were woken so far (see [`Wakeups`]); read without the lock. The
     /// counts are only meaningful once no thread is waiting.
     pub fn wakeups(&self) -> Wakeups {
-        let st = self.lock();
+        let c = &self.shared.wakeups;
         Wakeups {
-            released: st.gc.released(),
-            woken: self.shared.woken.load(Ordering::SeqCst),
-            late: st.gc.late(),
+            released: c.released.load(Ordering::SeqCst),
+            woken: c.woken.load(Ordering::SeqCst),
+            late: c.late.load(Ordering::SeqCst),
         }
     }
 

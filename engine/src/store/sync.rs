@@ -117,7 +117,7 @@ pub(super) fn notify_changed(shared: &Shared, watched: bool) {
 /// again on the lock), counted in [`Wakeups::woken`].
 pub(super) fn unpark(shared: &Shared, threads: Vec<Thread>) {
     for t in threads {
-        shared.woken.fetch_add(1, Ordering::SeqCst);
+        WakeupCounts::add(&shared.wakeups.woken, 1);
         t.unpark();
     }
 }
