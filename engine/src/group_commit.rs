@@ -110,8 +110,14 @@ pub(crate) struct GroupCommit<W, C> {
 /// (and, under a simulated schedule, without a scheduling point).
 #[derive(Debug, Default)]
 pub(crate) struct WakeupCounts {
+    /// Parks: a waiter entered the parked set (once per park; it leaves it by a release, or
+    /// by its own look, `expired`).
+    pub parked: AtomicU64,
     /// Waiters taken out of the parked set to be woken (at once or through the relay).
     pub released: AtomicU64,
+    /// Waiters that looked while still in the parked set (woken by their timeout, or
+    /// spuriously) and took themselves out.
+    pub expired: AtomicU64,
     /// Wake-ups the front delivered to them.
     pub woken: AtomicU64,
     /// Waiters that looked while still parked and found their wait over: nothing woke them,
@@ -141,9 +147,10 @@ impl<W, C> GroupCommit<W, C> {
         }
     }
 
-    /// The wake-up accounting. Once every waiter returned, the front has delivered exactly
-    /// `released` wake-ups (the relay drains: every waiter that looks takes its share), and
-    /// `late` is 0 unless a release missed a waiter whose wait it ended.
+    /// The wake-up accounting. Once every waiter returned, every park ended by a release or
+    /// by the waiter's own look (`parked == released + expired`), the front has delivered
+    /// exactly `released` wake-ups (the relay drains: every waiter that looks takes its
+    /// share), and `late` is 0 unless a release missed a waiter whose wait it ended.
     pub(crate) fn counts(&self) -> Arc<WakeupCounts> {
         self.counts.clone()
     }
@@ -203,8 +210,11 @@ impl<W, C> GroupCommit<W, C> {
         let still_parked = self.waiters.remove(&key).is_some();
         let relay = self.take_relay();
         let last = key.0;
-        if still_parked && (truncated.is_some() || view.durable >= last) {
-            WakeupCounts::add(&self.counts.late, 1);
+        if still_parked {
+            WakeupCounts::add(&self.counts.expired, 1);
+            if truncated.is_some() || view.durable >= last {
+                WakeupCounts::add(&self.counts.late, 1);
+            }
         }
         if let Some(from) = truncated {
             return (
@@ -235,6 +245,7 @@ impl<W, C> GroupCommit<W, C> {
 
     /// Parks waiter `key` (after [`WaitStep::Park`], still under the lock).
     pub(crate) fn park(&mut self, key: WaiterKey, me: W) {
+        WakeupCounts::add(&self.counts.parked, 1);
         self.waiters.insert(key, me);
     }
 

@@ -1,9 +1,10 @@
 //! Group commit's wake-ups, counted (`Store::wakeups`): a parked waiter is woken by the sync,
 //! truncation or purge that ended its wait, never left to find out when its park times out.
 //! A lost wake-up costs only latency (a parked waiter looks again every 50 ms), so no
-//! acknowledgement shows it: only the count does. Once every waiter has returned, every
-//! waiter released was woken (`woken == released`) and none was found still parked with its
-//! wait over (`late == 0`).
+//! acknowledgement shows it: only the count does. Once every waiter has returned, every park
+//! ended by a release or by the waiter's own look (`parked == released + expired`), every
+//! waiter released was woken (`woken == released`), and none was found still parked with
+//! its wait over (`late == 0`).
 
 mod common;
 
@@ -34,16 +35,30 @@ fn settled(store: &Store) -> Wakeups {
     w
 }
 
-fn assert_every_release_woke(store: &Store) {
+fn assert_every_release_woke(store: &Store) -> Wakeups {
     let w = settled(store);
     assert_eq!(
         w.late, 0,
-        "a waiter found its wait over while still parked: {w:?}"
+        "a waiter found its wait over while parked: {w:?}"
     );
+    assert_eq!(w.woken, w.released, "a released waiter never woken: {w:?}");
     assert_eq!(
-        w.woken, w.released,
-        "a released waiter was never woken: {w:?}"
+        w.parked,
+        w.released + w.expired,
+        "a park nobody ended: {w:?}"
     );
+    w
+}
+
+/// Returns once some waiter has parked (a bounded number of looks).
+fn until_parked(store: &Store) {
+    for _ in 0..10_000 {
+        if store.wakeups().parked > 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("the waiter never parked: {:?}", store.wakeups());
 }
 
 /// `writers` threads append single entries under a sequencer and wait outside it.
@@ -102,12 +117,17 @@ fn a_truncation_wakes_the_waiter_whose_entries_it_removed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), Config::new(Strategy::DiskFirst, NEVER)).unwrap());
     let waiter = parked_waiter(&store);
+    until_parked(&store);
     store.truncate(3).unwrap();
     match waiter.join().unwrap() {
         Err(Error::Truncated { index: 5, from: 3 }) => {}
         other => panic!("expected Truncated {{ index: 5, from: 3 }}, got {other:?}"),
     }
-    assert_every_release_woke(&store);
+    let w = assert_every_release_woke(&store);
+    assert!(
+        w.released >= 1,
+        "the truncation released the parked waiter: {w:?}"
+    );
     assert_eq!(store.last_index().unwrap(), 2);
 }
 
@@ -134,10 +154,15 @@ fn a_purge_past_a_waiters_entries_wakes_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), Config::new(Strategy::DiskFirst, NEVER)).unwrap());
     let waiter = parked_waiter(&store);
+    until_parked(&store);
     store.purge(LogId::new(1, 5)).unwrap();
     assert_eq!(waiter.join().unwrap().unwrap(), 5);
     assert!(store.durable_index().unwrap() >= 5);
-    assert_every_release_woke(&store);
+    let w = assert_every_release_woke(&store);
+    assert!(
+        w.released >= 1,
+        "the purge released the parked waiter: {w:?}"
+    );
 }
 
 #[test]
@@ -145,8 +170,13 @@ fn a_flush_releases_the_waiters_of_a_batch_that_is_not_due() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), Config::new(Strategy::DiskFirst, NEVER)).unwrap());
     let waiter = parked_waiter(&store);
+    until_parked(&store);
     store.flush().unwrap();
     assert_eq!(waiter.join().unwrap().unwrap(), 5);
     assert_eq!(store.durable_index().unwrap(), 5);
-    assert_every_release_woke(&store);
+    let w = assert_every_release_woke(&store);
+    assert!(
+        w.released >= 1 && w.woken >= 1,
+        "the flush's sync released it: {w:?}"
+    );
 }

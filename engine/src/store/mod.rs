@@ -130,12 +130,17 @@ struct Shared {
 ///
 /// The contract: a waiter is woken by the sync (or truncation, purge, close) that ended its
 /// wait, directly or through the relay, never left to find out when its park times out. So
-/// once every waiter has returned, `woken == released` and `late == 0`; the simulator checks
-/// both after every store incarnation.
+/// once every waiter has returned, `parked == released + expired`, `woken == released` and
+/// `late == 0`; the simulator checks all three after every store incarnation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wakeups {
+    /// Parks: a waiter entered the parked set.
+    pub parked: u64,
     /// Waiters taken out of the parked set to be woken.
     pub released: u64,
+    /// Waiters that looked while still parked (their park timed out, or a spurious wake-up)
+    /// and left the parked set themselves.
+    pub expired: u64,
     /// Wake-ups delivered to them (`unpark` calls, at once or through the relay).
     pub woken: u64,
     /// Waiters that looked while still parked and found their wait already over: released
@@ -370,7 +375,9 @@ impl Store {
     pub fn wakeups(&self) -> Wakeups {
         let c = &self.shared.wakeups;
         Wakeups {
+            parked: c.parked.load(Ordering::SeqCst),
             released: c.released.load(Ordering::SeqCst),
+            expired: c.expired.load(Ordering::SeqCst),
             woken: c.woken.load(Ordering::SeqCst),
             late: c.late.load(Ordering::SeqCst),
         }

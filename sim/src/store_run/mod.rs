@@ -298,18 +298,19 @@ impl Harness {
             shuttle::thread::yield_now();
         };
         self.trace.event(format_args!(
-            "  wakeups released {} woken {} late {}",
-            w.released, w.woken, w.late
+            "  wakeups parked {} released {} woken {} expired {} late {}",
+            w.parked, w.released, w.woken, w.expired, w.late
         ));
         let mut b = self.book();
         b.stats.checks += 1;
         b.wakeups_released += w.released;
-        if b.stopped() || (w.woken == w.released && w.late == 0) {
+        let accounted = w.parked == w.released + w.expired;
+        if b.stopped() || (accounted && w.woken == w.released && w.late == 0) {
             return;
         }
         let msg = format!(
-            "of {} parked waiters released, {} were woken and {} found their wait over while still parked (released by a timeout)",
-            w.released, w.woken, w.late
+            "of {} parks, {} were released ({} woken) and {} expired; {} found their wait over while still parked (released by a timeout)",
+            w.parked, w.released, w.woken, w.expired, w.late
         );
         let k = self.last_op;
         b.violate(LIVENESS, msg, k);
