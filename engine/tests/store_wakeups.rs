@@ -180,3 +180,30 @@ fn a_flush_releases_the_waiters_of_a_batch_that_is_not_due() {
         "the flush's sync released it: {w:?}"
     );
 }
+
+#[test]
+fn waiters_for_the_same_index_are_each_parked_and_each_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), Config::new(Strategy::DiskFirst, NEVER)).unwrap());
+    let appended = store.append_deferred(&entries(1, 5, 1)).unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let s = store.clone();
+            std::thread::spawn(move || s.wait_durable(5))
+        })
+        .collect();
+    for _ in 0..10_000 {
+        if store.wakeups().parked >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    store.flush().unwrap();
+    for w in waiters {
+        w.join().unwrap().unwrap();
+    }
+    assert_eq!(store.wait(appended).unwrap(), 5);
+    let w = assert_every_release_woke(&store);
+    // Each of the three parks was ended by the sync's release or by the waiter's own look.
+    assert!(w.parked >= 3 && w.released >= 1, "{w:?}");
+}
