@@ -87,16 +87,16 @@ fn a_disk_first_read_counts_its_cache_hits_and_misses() {
     log.append(&tens(1, 20, 1)).unwrap();
     log.sync().unwrap();
     let before = log.stats();
-    // The tail cache holds the newest entries: a hit each.
-    assert!(log.entry(20).unwrap().is_some());
-    assert!(log.entry(19).unwrap().is_some());
+    // The tail cache holds the newest entries: a range read of two of them, a hit each.
+    assert_eq!(log.entries(19, 21, usize::MAX, u64::MAX).unwrap().len(), 2);
     let after_hits = log.stats();
     assert_eq!(after_hits.cache_hits, before.cache_hits + 2);
     assert_eq!(after_hits.cache_misses, before.cache_misses);
     // An old entry goes to disk: a miss (its prefetched run serves the next ones).
-    assert!(log.entry(1).unwrap().is_some());
+    assert_eq!(log.entries(1, 2, usize::MAX, u64::MAX).unwrap().len(), 1);
     let after_miss = log.stats();
     assert_eq!(after_miss.cache_misses, before.cache_misses + 1);
+    assert_eq!(after_miss.cache_hits, after_hits.cache_hits);
 }
 
 #[test]
