@@ -246,7 +246,11 @@ impl<W, C> GroupCommit<W, C> {
     /// Parks waiter `key` (after [`WaitStep::Park`], still under the lock).
     pub(crate) fn park(&mut self, key: WaiterKey, me: W) {
         WakeupCounts::add(&self.counts.parked, 1);
-        self.waiters.insert(key, me);
+        let displaced = self.waiters.insert(key, me);
+        debug_assert!(
+            displaced.is_none(),
+            "two parked waiters share the key {key:?}"
+        );
     }
 
     /// The `WaiterEarlyRelease` canary: a waiter covered by the sync in flight returns as
