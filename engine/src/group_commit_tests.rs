@@ -256,3 +256,21 @@ fn a_purge_that_made_entries_durable_runs_their_callbacks() {
     assert_eq!(r.callbacks.len(), 1);
     assert!(matches!(r.callbacks[0].1, Ok(6)));
 }
+
+#[test]
+fn waiters_for_the_same_index_are_told_apart_and_each_released_once() {
+    let mut core = Core::new(CanarySet::default());
+    let keys: Vec<WaiterKey> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| parked(&mut core, 5, name))
+        .collect();
+    assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+    core.try_lead(&view(0, 5));
+    let mut woken = core.sync_done(&view(5, 5)).wake_now;
+    woken.extend(core.take_relay());
+    woken.sort();
+    assert_eq!(woken, ["a", "b", "c"]);
+    let c = core.counts();
+    assert_eq!(c.parked.load(Ordering::SeqCst), 3);
+    assert_eq!(c.released.load(Ordering::SeqCst), 3);
+}
