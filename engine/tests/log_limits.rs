@@ -114,3 +114,29 @@ fn a_mem_first_backlog_goes_out_in_flushes_of_at_most_flush_entries_max() {
     }
     assert_eq!(steps, vec![4, 8, 10]);
 }
+
+#[test]
+fn a_disk_first_truncation_leaves_the_durable_index_at_the_cut() {
+    let cfg = Config::new(
+        Strategy::DiskFirst,
+        FlushPolicy::Batch {
+            threshold: 1_000,
+            interval_ms: 600_000,
+        },
+    );
+    let mut log = open(&MemFs::new(), &cfg.with_segment_size_bytes(64 << 10));
+    log.append(&tens(1, 10, 1)).unwrap();
+    log.sync().unwrap();
+    log.truncate(6).unwrap();
+    // Below the old durable index: it comes down, so replacements are not durable yet.
+    assert_eq!(log.durable_index(), 5);
+    log.append(&tens(6, 8, 2)).unwrap();
+    assert_eq!(
+        log.durable_index(),
+        5,
+        "replacements reported durable before a sync"
+    );
+    // Above it: the truncation's sync made everything before the cut durable.
+    log.truncate(8).unwrap();
+    assert_eq!(log.durable_index(), 7);
+}
