@@ -42,11 +42,14 @@ pub enum Canary {
     ColdOutlivesTruncate,
     /// A move to the archive deletes the local segment before the manifest records it.
     ArchiveDeleteBeforeManifest,
+    /// `Store`: the relay of wake-ups is dropped: of the waiters a finished sync released,
+    /// only the first few are woken, and the rest return when their park times out.
+    LostWakeup,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 16] = [
+    pub const ALL: [Canary; 17] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -63,6 +66,7 @@ impl Canary {
         Canary::WriteAfterPoison,
         Canary::ColdOutlivesTruncate,
         Canary::ArchiveDeleteBeforeManifest,
+        Canary::LostWakeup,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -84,6 +88,7 @@ impl Canary {
             Canary::WriteAfterPoison => "write-after-poison",
             Canary::ColdOutlivesTruncate => "cold-outlives-truncate",
             Canary::ArchiveDeleteBeforeManifest => "archive-delete-before-manifest",
+            Canary::LostWakeup => "lost-wakeup",
         }
     }
 

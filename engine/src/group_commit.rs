@@ -14,6 +14,8 @@
 //!   nothing waits on a sync that will never finish.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::canary::{Canary, CanarySet};
 use crate::error::{Error, Poison, Result};
@@ -98,7 +100,35 @@ pub(crate) struct GroupCommit<W, C> {
     lost: Option<Poison>,
     /// `RelayUncovered` canary only: keys released by a wake-up rather than by the index.
     released_keys: Vec<WaiterKey>,
+    /// How waiters were released and woken (shared with the front, which counts the
+    /// wake-ups it delivers).
+    counts: Arc<WakeupCounts>,
     canaries: CanarySet,
+}
+
+/// The wake-up accounting of one store: atomics, so a front reads them without its lock
+/// (and, under a simulated schedule, without a scheduling point).
+#[derive(Debug, Default)]
+pub(crate) struct WakeupCounts {
+    /// Parks: a waiter entered the parked set (once per park; it leaves it by a release, or
+    /// by its own look, `expired`).
+    pub parked: AtomicU64,
+    /// Waiters taken out of the parked set to be woken (at once or through the relay).
+    pub released: AtomicU64,
+    /// Waiters that looked while still in the parked set (woken by their timeout, or
+    /// spuriously) and took themselves out.
+    pub expired: AtomicU64,
+    /// Wake-ups the front delivered to them.
+    pub woken: AtomicU64,
+    /// Waiters that looked while still parked and found their wait over: nothing woke them,
+    /// though the sync (or truncation) that ended their wait had run.
+    pub late: AtomicU64,
+}
+
+impl WakeupCounts {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::SeqCst);
+    }
 }
 
 impl<W, C> GroupCommit<W, C> {
@@ -112,8 +142,17 @@ impl<W, C> GroupCommit<W, C> {
             callbacks: Vec::new(),
             lost: None,
             released_keys: Vec::new(),
+            counts: Arc::default(),
             canaries,
         }
+    }
+
+    /// The wake-up accounting. Once every waiter returned, every park ended by a release or
+    /// by the waiter's own look (`parked == released + expired`), the front has delivered
+    /// exactly `released` wake-ups (the relay drains: every waiter that looks takes its
+    /// share), and `late` is 0 unless a release missed a waiter whose wait it ended.
+    pub(crate) fn counts(&self) -> Arc<WakeupCounts> {
+        self.counts.clone()
     }
 
     /// Whether a sync is in flight.
@@ -168,9 +207,15 @@ impl<W, C> GroupCommit<W, C> {
         truncated: Option<u64>,
         view: &LogView<'_>,
     ) -> (WaitStep, Vec<W>) {
-        self.waiters.remove(&key);
+        let still_parked = self.waiters.remove(&key).is_some();
         let relay = self.take_relay();
         let last = key.0;
+        if still_parked {
+            WakeupCounts::add(&self.counts.expired, 1);
+            if truncated.is_some() || view.durable >= last {
+                WakeupCounts::add(&self.counts.late, 1);
+            }
+        }
         if let Some(from) = truncated {
             return (
                 WaitStep::Return(Err(Error::Truncated { index: last, from })),
@@ -200,7 +245,12 @@ impl<W, C> GroupCommit<W, C> {
 
     /// Parks waiter `key` (after [`WaitStep::Park`], still under the lock).
     pub(crate) fn park(&mut self, key: WaiterKey, me: W) {
-        self.waiters.insert(key, me);
+        WakeupCounts::add(&self.counts.parked, 1);
+        let displaced = self.waiters.insert(key, me);
+        debug_assert!(
+            displaced.is_none(),
+            "two parked waiters share the key {key:?}"
+        );
     }
 
     /// The `WaiterEarlyRelease` canary: a waiter covered by the sync in flight returns as
@@ -345,12 +395,16 @@ impl<W, C> GroupCommit<W, C> {
 
     /// The relay's next `RELAY_FANOUT` waiters, for a waiter to wake once it drops the lock.
     pub(crate) fn take_relay(&mut self) -> Vec<W> {
+        if self.canaries.on(Canary::LostWakeup) {
+            return Vec::new();
+        }
         let keep = self.relay.len().saturating_sub(RELAY_FANOUT);
         self.relay.split_off(keep)
     }
 
     fn take_all(&mut self) -> Vec<W> {
         let mut all: Vec<W> = std::mem::take(&mut self.waiters).into_values().collect();
+        WakeupCounts::add(&self.counts.released, all.len() as u64);
         all.append(&mut self.relay);
         all
     }
@@ -401,6 +455,7 @@ impl<W, C> GroupCommit<W, C> {
             }
         }
         wake.extend(done.into_values());
+        WakeupCounts::add(&self.counts.released, wake.len() as u64);
         wake
     }
 

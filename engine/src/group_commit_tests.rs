@@ -256,3 +256,52 @@ fn a_purge_that_made_entries_durable_runs_their_callbacks() {
     assert_eq!(r.callbacks.len(), 1);
     assert!(matches!(r.callbacks[0].1, Ok(6)));
 }
+
+#[test]
+fn waiters_for_the_same_index_are_told_apart_and_each_released_once() {
+    let mut core = Core::new(CanarySet::default());
+    let keys: Vec<WaiterKey> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| parked(&mut core, 5, name))
+        .collect();
+    assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+    core.try_lead(&view(0, 5));
+    let mut woken = core.sync_done(&view(5, 5)).wake_now;
+    woken.extend(core.take_relay());
+    woken.sort();
+    assert_eq!(woken, ["a", "b", "c"]);
+    let c = core.counts();
+    assert_eq!(c.parked.load(Ordering::SeqCst), 3);
+    assert_eq!(c.released.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn the_leader_goes_on_only_while_a_waiter_needs_more_than_this_sync() {
+    for (newest_waiter, lead_next) in [(5, false), (6, true)] {
+        let mut core = Core::new(CanarySet::default());
+        parked(&mut core, newest_waiter, "w");
+        core.try_lead(&view(0, 8));
+        // The sync made 1..=5 durable; 6..=8 are owed and a sync is due.
+        let release = core.sync_done(&view(5, 8));
+        assert_eq!(
+            release.lead_next, lead_next,
+            "newest waiter {newest_waiter}"
+        );
+    }
+}
+
+#[test]
+fn the_poison_cause_is_the_lost_sync_s_before_the_log_s() {
+    let mut core = Core::new(CanarySet::default());
+    let log_poison = Poison::sync_lost("the log's own");
+    assert_eq!(core.poison_cause(None), None);
+    assert_eq!(
+        core.poison_cause(Some(&log_poison)),
+        Some(log_poison.clone())
+    );
+    core.try_lead(&view(0, 5));
+    let _ = core.sync_lost("panicked", &view(0, 5));
+    let cause = core.poison_cause(Some(&log_poison)).expect("poisoned");
+    assert_ne!(cause, log_poison, "the lost sync's cause comes first");
+    assert_eq!(core.poison_cause(None), Some(cause));
+}

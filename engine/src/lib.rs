@@ -46,7 +46,7 @@ pub use fs::{DirLock, Fs, FsFile};
 pub use log::{Log, LogStats, PreparedSync};
 pub use record::checksummed_bytes;
 pub use std_fs::StdFs;
-pub use store::{Appended, Store};
+pub use store::{Appended, Store, Wakeups};
 pub use system_clock::SystemClock;
 #[cfg(feature = "async")]
 pub use system_clock::TaskClock;

@@ -195,7 +195,8 @@ fn store_contract() {
     for (strategy, policy) in CONFIGS {
         for case in CASES {
             let dir = tempfile::tempdir().unwrap();
-            let cfg = Config::new(*strategy, *policy);
+            // Small segments: a 64 MiB one is preallocated, and a MemFirst open reads it whole.
+            let cfg = Config::new(*strategy, *policy).with_segment_size_bytes(1 << 20);
             let run = std::panic::catch_unwind(|| (case.run)(cfg, dir.path()));
             if let Err(panic) = run {
                 let msg = panic

@@ -37,6 +37,9 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         }
         // A move of a segment to the archive tier that deletes it locally first.
         Canary::ArchiveDeleteBeforeManifest => &["tiered-disk-first", "tiered-mem-first"],
+        // A lost wake-up is acknowledged all the same (the waiter's park times out): only
+        // the wake-up count of a store run (`Store::wakeups`) catches it.
+        Canary::LostWakeup => &["store-wakeups-disk-first", "store-disk-first-batch"],
     }
 }
 

@@ -20,13 +20,14 @@
 //! truncation epoch, the poison); a wake-up, lost or spurious, only makes it look again.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::Fs;
-use crate::group_commit::{GroupCommit, LogView, WaitStep};
+use crate::group_commit::{GroupCommit, LogView, WaitStep, WakeupCounts};
 use crate::log::Log;
 use crate::sched::{self, Condvar, JoinHandle, Mutex, MutexGuard, Thread};
 use crate::std_fs::StdFs;
@@ -121,6 +122,30 @@ struct Shared {
     work: Condvar,
     fs: Arc<dyn Fs>,
     clock: Arc<dyn Clock>,
+    /// The group-commit core's wake-up counts (see [`Wakeups`]); this front adds `woken`.
+    wakeups: Arc<WakeupCounts>,
+}
+
+/// How the parked durability waiters of a [`Store`] were released, counted since it opened.
+///
+/// The contract: a waiter is woken by the sync (or truncation, purge, close) that ended its
+/// wait, directly or through the relay, never left to find out when its park times out. So
+/// once every waiter has returned, `parked == released + expired`, `woken == released` and
+/// `late == 0`; the simulator checks all three after every store incarnation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wakeups {
+    /// Parks: a waiter entered the parked set.
+    pub parked: u64,
+    /// Waiters taken out of the parked set to be woken.
+    pub released: u64,
+    /// Waiters that looked while still parked (their park timed out, or a spurious wake-up)
+    /// and left the parked set themselves.
+    pub expired: u64,
+    /// Wake-ups delivered to them (`unpark` calls, at once or through the relay).
+    pub woken: u64,
+    /// Waiters that looked while still parked and found their wait already over: released
+    /// by a timeout (or a spurious wake-up) instead of by what ended their wait.
+    pub late: u64,
 }
 
 /// A thread-safe store. Cheap to share behind an `Arc`.
@@ -146,10 +171,12 @@ impl Store {
     ) -> Result<Store> {
         let canaries = cfg.canaries;
         let log = Log::open(fs.clone(), clock.clone(), dir, cfg)?;
+        let gc = GroupCommit::new(canaries);
+        let wakeups = gc.counts();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 log: Some(log),
-                gc: GroupCommit::new(canaries),
+                gc,
                 shutdown: false,
                 in_flight_upto: None,
                 changed_waiters: 0,
@@ -159,6 +186,7 @@ impl Store {
             work: Condvar::new(),
             fs,
             clock,
+            wakeups,
         });
         let flusher_shared = shared.clone();
         let flusher = sched::spawn("logbook-flusher", move || flusher_loop(&flusher_shared))
@@ -241,7 +269,7 @@ impl Store {
                 st.gc.park(key, sched::current());
             }
             drop(st);
-            unpark(relay);
+            unpark(&self.shared, relay);
             match step {
                 WaitStep::Return(r) => return r,
                 WaitStep::Lead => lead_sync(&self.shared),
@@ -347,6 +375,19 @@ impl Store {
         }
     }
 
+    /// How parked waiters were woken so far (see [`Wakeups`]); read without the lock. The
+    /// counts are only meaningful once no thread is waiting.
+    pub fn wakeups(&self) -> Wakeups {
+        let c = &self.shared.wakeups;
+        Wakeups {
+            parked: c.parked.load(Ordering::SeqCst),
+            released: c.released.load(Ordering::SeqCst),
+            expired: c.expired.load(Ordering::SeqCst),
+            woken: c.woken.load(Ordering::SeqCst),
+            late: c.late.load(Ordering::SeqCst),
+        }
+    }
+
     /// The highest index known durable (see [`Log::durable_index`]).
     pub fn durable_index(&self) -> Result<u64> {
         self.with_log(|log| Ok(log.durable_index()))
@@ -430,7 +471,7 @@ impl Store {
         };
         let watched = st.changed_waiters > 0;
         drop(st);
-        run_release(release);
+        run_release(&self.shared, release);
         notify_changed(&self.shared, watched);
         r
     }
@@ -452,7 +493,7 @@ impl Store {
             let log = st.log.take();
             let release = st.gc.closed();
             drop(st);
-            run_release(release);
+            run_release(&self.shared, release);
             log
         };
         self.shared.work.notify_all();

@@ -57,13 +57,13 @@ pub(super) fn lead_sync(shared: &Shared) {
             Ok(None) | Err(_) => {
                 let more = st.gc.nothing_to_sync(&log_view(log, now));
                 finish(shared, guard, release);
-                return run_release(more);
+                return run_release(shared, more);
             }
         };
         st.in_flight_upto = Some(next.upto());
         let watched = st.changed_waiters > 0;
         drop(guard);
-        run_release(release);
+        run_release(shared, release);
         notify_changed(shared, watched);
         prepared = next;
     }
@@ -83,13 +83,13 @@ fn panic_cause(p: &(dyn std::any::Any + Send)) -> String {
 fn finish(shared: &Shared, st: MutexGuard<'_, State>, release: Release<Thread, CallbackBox>) {
     let watched = st.changed_waiters > 0;
     drop(st);
-    run_release(release);
+    run_release(shared, release);
     notify_changed(shared, watched);
 }
 
 /// Carries out a release (without the lock): unparks, then runs the callbacks.
-pub(super) fn run_release(release: Release<Thread, CallbackBox>) {
-    unpark(release.wake_now);
+pub(super) fn run_release(shared: &Shared, release: Release<Thread, CallbackBox>) {
+    unpark(shared, release.wake_now);
     for (cb, result) in release.callbacks {
         (cb.0)(result);
     }
@@ -114,9 +114,10 @@ pub(super) fn notify_changed(shared: &Shared, watched: bool) {
 }
 
 /// Unparks `threads` (once the lock is dropped: a thread woken under it would only block
-/// again on the lock).
-pub(super) fn unpark(threads: Vec<Thread>) {
+/// again on the lock), counted in [`Wakeups::woken`].
+pub(super) fn unpark(shared: &Shared, threads: Vec<Thread>) {
     for t in threads {
+        WakeupCounts::add(&shared.wakeups.woken, 1);
         t.unpark();
     }
 }

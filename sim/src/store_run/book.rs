@@ -35,6 +35,9 @@ pub struct Book {
     pub callbacks_pending: u64,
     /// The highest index acknowledged durable, for the trace.
     pub acked: u64,
+    /// Parked waiters released by a sync, truncation or purge, over the run's incarnations
+    /// (a check of the wake-ups that saw none proved nothing).
+    pub wakeups_released: u64,
 }
 
 impl Book {

@@ -221,6 +221,7 @@ impl Harness {
         self.run_workers(&world, ops);
         self.check_live(&world);
         self.wait_callbacks(&world);
+        self.check_wakeups(&world);
         done.store(true, Ordering::SeqCst);
         let _ = ticker.join();
         let world = Arc::try_unwrap(world).unwrap_or_else(|_| panic!("workers joined"));
@@ -286,6 +287,40 @@ impl Harness {
             let k = self.last_op;
             b.violate(Invariant::LiveState, msg, k);
         }
+    }
+
+    /// Liveness of the wake-ups (10): once every worker has returned, each parked waiter a
+    /// sync (or truncation, purge) released is woken by it, at once or through the relay,
+    /// within `LIVENESS_MS` (a releasing thread may still be on its way to the `unpark`),
+    /// and none found its wait over while still parked. A waiter that times out instead is
+    /// acknowledged all the same, so only this count tells a lost wake-up from a slow disk.
+    fn check_wakeups(&self, world: &World) {
+        let limit = self.clock.now() + LIVENESS_MS;
+        let w = loop {
+            let w = world.store.wakeups();
+            let settled = w.woken == w.released;
+            if settled || self.book().stopped() || self.clock.now() > limit {
+                break w;
+            }
+            shuttle::thread::yield_now();
+        };
+        self.trace.event(format_args!(
+            "  wakeups parked {} released {} woken {} expired {} late {}",
+            w.parked, w.released, w.woken, w.expired, w.late
+        ));
+        let mut b = self.book();
+        b.stats.checks += 1;
+        b.wakeups_released += w.released;
+        let accounted = w.parked == w.released + w.expired;
+        if b.stopped() || (accounted && w.woken == w.released && w.late == 0) {
+            return;
+        }
+        let msg = format!(
+            "of {} parks, {} were released ({} woken) and {} expired; {} found their wait over while still parked (released by a timeout)",
+            w.parked, w.released, w.woken, w.expired, w.late
+        );
+        let k = self.last_op;
+        b.violate(LIVENESS, msg, k);
     }
 
     /// Liveness: with no failure, every callback is called within `LIVENESS_MS` of simulated
