@@ -1,19 +1,16 @@
 //! The archive tier under crashes: a power cut inside every disk call of a move (the put,
 //! its read-back, the manifest update, the local delete) and of a purge that removes
 //! archived segments; after each, every entry not purged reads back byte for byte (through
-//! the archive) and no purged entry comes back. And the tiered scenarios' swarm: it passes,
-//! replays, and fires every archive fault it has a rate for.
+//! the archive) and no purged entry comes back. (The tiered scenarios' swarm is in
+//! `feature_paths.rs`.)
 
-use std::path::Path;
 use std::sync::Arc;
 
 use logbook::{ArchiveHandle, Config, Entry, FlushPolicy, Log, LogId, Strategy};
 use logbook_sim::archive::{ArchiveRates, SimArchive};
 use logbook_sim::clock::SimClock;
 use logbook_sim::disk::{FaultRates, SimDisk};
-use logbook_sim::scenario::Scenario;
 use logbook_sim::seeds::{self, Stream};
-use logbook_sim::swarm::{swarm, SwarmOptions};
 use logbook_sim::trace::Trace;
 
 const DIR: &str = "/store";
@@ -138,42 +135,5 @@ fn a_crash_inside_any_call_of_a_purge_of_archived_segments_resurrects_nothing() 
         };
         let calls = crash_everywhere(strategy, purge, (0, 90));
         assert!(calls > 40, "{strategy:?}: {calls} calls");
-    }
-}
-
-#[test]
-fn the_tiered_scenarios_pass_replay_and_fire_every_archive_fault() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let tiered: Vec<Scenario> = ["tiered-disk-first", "tiered-mem-first"]
-        .iter()
-        .map(|n| Scenario::load(&dir.join(format!("{n}.toml"))).unwrap())
-        .collect();
-    let opts = SwarmOptions {
-        seeds: 60,
-        jobs: 2,
-        check_determinism: true,
-        ..SwarmOptions::default()
-    };
-    for s in swarm(&tiered, &opts, &|_| {}) {
-        assert!(
-            s.verdict().is_empty(),
-            "{}: {:?}",
-            s.scenario.name,
-            s.verdict()
-        );
-        assert!(
-            s.stats.archived_segments > 0,
-            "{}: nothing moved",
-            s.scenario.name
-        );
-        let rates = s.scenario.spec.archive.as_ref().expect("a tiered scenario");
-        for ((_, rate), (kind, n)) in rates.iter().zip(s.stats.archive.iter()) {
-            assert!(
-                rate == 0.0 || n > 0,
-                "{}: archive fault {kind} never fired",
-                s.scenario.name
-            );
-        }
-        assert!(!s.faults_never_fired());
     }
 }

@@ -48,6 +48,10 @@ impl Log {
                 archived_upto: self.core.archived_upto,
             });
         }
+        // First, so that the entry before the cut is then read from memory.
+        if let Mode::MemFirst(m) = &mut self.mode {
+            m.warm_before_truncate(&self.core, from)?;
+        }
         let new_last = if from - 1 > self.boundary() {
             let prev = self.entry(from - 1)?.ok_or_else(|| {
                 Error::corruption(self.dir(), 0, format!("entry {} vanished", from - 1))
@@ -56,9 +60,6 @@ impl Log {
         } else {
             self.core.last_purged.unwrap_or(LogId::new(0, 0))
         };
-        if let Mode::MemFirst(m) = &mut self.mode {
-            m.warm_before_truncate(&self.core, from)?;
-        }
         let core = &mut self.core;
         core.epoch += 1;
         core.cuts.push_back((core.epoch, from));

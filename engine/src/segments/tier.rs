@@ -149,39 +149,27 @@ impl SegmentLog {
             self.payload_size_max_bytes,
             self.canaries.on(Canary::SkipChecksum),
         );
-        if let Some(offsets) = self.tier.offsets.get(&s.first) {
+        // Records `lo..hi` of the segment span bytes `start..end`.
+        let span = |offsets: &[u64]| {
             let hi = offsets.len().min(lo + count_max);
-            let start = offsets[lo];
-            let end = offsets.get(hi).copied().unwrap_or(s.len);
-            let buf = (self.archive()?.read(&name, start, end - start))
-                .map_err(|e| archive_err("read", &name, e))?;
-            return decode_run(
-                Bytes::from(buf),
-                start,
-                s.first,
-                lo,
-                hi,
-                payload_max,
-                skip_crc,
-                Path::new(&name),
-            );
-        }
-        let (buf, offsets) = self.fetch_whole(&s)?;
-        let hi = offsets.len().min(lo + count_max);
-        let start = offsets[lo];
-        let end = offsets.get(hi).copied().unwrap_or(s.len);
-        let run = buf.slice(start as usize..end as usize);
-        self.tier.keep_offsets(s.first, offsets);
-        decode_run(
-            run,
-            start,
-            s.first,
-            lo,
-            hi,
-            payload_max,
-            skip_crc,
-            Path::new(&name),
-        )
+            (offsets[lo], offsets.get(hi).copied().unwrap_or(s.len), hi)
+        };
+        let (run, start, hi) = match self.tier.offsets.get(&s.first) {
+            Some(offsets) => {
+                let (start, end, hi) = span(offsets);
+                let buf = (self.archive()?.read(&name, start, end - start))
+                    .map_err(|e| archive_err("read", &name, e))?;
+                (Bytes::from(buf), start, hi)
+            }
+            None => {
+                let (buf, offsets) = self.fetch_whole(&s)?;
+                let (start, end, hi) = span(&offsets);
+                self.tier.keep_offsets(s.first, offsets);
+                (buf.slice(start as usize..end as usize), start, hi)
+            }
+        };
+        let path = Path::new(&name);
+        decode_run(run, start, s.first, lo, hi, payload_max, skip_crc, path)
     }
 
     /// Archived segment `s` whole, checked (crc32, header, every record) and indexed.
