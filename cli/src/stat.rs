@@ -66,12 +66,12 @@ fn text(st: &Stat) -> String {
 }
 
 fn segment(s: &SegmentStat) -> String {
-    let records = match s.last_index {
-        Some(last) => format!("{} records {}..={}", s.records, s.first_index, last),
-        None => "no record".into(),
+    let entries = match s.last_index {
+        Some(last) => format!("{} entries {}..={}", s.entries, s.first_index, last),
+        None => "no entry".into(),
     };
     let mut line = format!(
-        "  {}  {records}, {} of {} bytes used",
+        "  {}  {entries}, {} of {} bytes used",
         s.file, s.data_bytes, s.file_bytes
     );
     if let Some(problem) = &s.header_problem {

@@ -26,9 +26,14 @@ fn open(dir: &Path) -> logbook::Result<Log> {
     Log::open(Arc::new(StdFs), Arc::new(SystemClock::new()), dir, cfg)
 }
 
+/// Entries `from..=to`, terms rising every 100, payloads `entry-<i>` padded to 40 bytes.
 fn entries(from: u64, to: u64) -> Vec<Entry> {
     (from..=to)
-        .map(|i| Entry::new(i, 1 + i / 100, format!("entry-{i}").into_bytes()))
+        .map(|i| {
+            let mut payload = format!("entry-{i}").into_bytes();
+            payload.resize(40, b'.');
+            Entry::new(i, 1 + i / 100, payload)
+        })
         .collect()
 }
 
@@ -107,26 +112,39 @@ fn tear(dir: &Path) -> (PathBuf, u64) {
     let end = st.segments.last().unwrap().data_bytes;
     let last = segments(dir).pop().unwrap();
     let mut bytes = std::fs::read(&last).unwrap();
-    bytes[end as usize..end as usize + 8].copy_from_slice(&[0x4c, 0x4c, 0x42, 0x52, 60, 0, 0, 0]);
+    bytes[end as usize..end as usize + 8].copy_from_slice(&[0x4c, 0x4c, 0x42, 0x32, 60, 0, 0, 0]);
     std::fs::write(&last, bytes).unwrap();
     (last, end)
 }
 
-/// A byte of the fourth record of the second segment flipped: mid-log corruption. Returns
-/// the segment and the record's offset and index.
+/// A byte of the second batch of the second segment flipped: mid-log corruption. Returns
+/// the segment and the batch's offset and first index.
 fn corrupt(dir: &Path) -> (PathBuf, u64, u64) {
     let st = inspect::stat(Arc::new(StdFs), dir, &Limits::default()).unwrap();
     let seg = &st.segments[1];
     let path = dir.join(&seg.file);
     let mut bytes = std::fs::read(&path).unwrap();
-    // Its first twenty records are alike (payloads `entry-80` to `entry-99`), and the
-    // later ones a byte longer: the integer mean is the size of the first ones.
-    assert_eq!(seg.first_index, 80, "the layout changed: {seg:?}");
-    let size = (seg.data_bytes - 32) / seg.records;
-    let offset = 32 + 3 * size;
-    bytes[offset as usize + 20] ^= 0x40;
+    // After the 32-byte header, a batch: magic, body length, crc32, then the body, whose
+    // first field is the varint of its first index.
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let offset = 32 + 12 + u32_at(&bytes, 36) as usize;
+    assert_eq!(
+        u32_at(&bytes, offset),
+        0x3242_4c4c,
+        "a batch starts at {offset}"
+    );
+    let (mut first, mut shift, mut at) = (0u64, 0, offset + 12);
+    loop {
+        first |= u64::from(bytes[at] & 0x7f) << shift;
+        shift += 7;
+        at += 1;
+        if bytes[at - 1] & 0x80 == 0 {
+            break;
+        }
+    }
+    bytes[offset + 20] ^= 0x40;
     std::fs::write(&path, bytes).unwrap();
-    (path, offset, seg.first_index + 3)
+    (path, offset as u64, first)
 }
 
 #[test]
@@ -168,7 +186,9 @@ fn dump_prints_the_entries_asked_for() {
     // Everything above the purge boundary, in order.
     let indexes: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
     assert_eq!(indexes, (51..=300).collect::<Vec<_>>());
-    let hex: String = b"entry-51".iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = (entries(51, 51)[0].payload.iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(lines[0]["payload_hex"], hex);
     assert_eq!(lines[0]["term"], 1);
     assert_eq!(hash_dir(dir), before, "dump changed the directory");
@@ -336,8 +356,8 @@ fn limits_a_config_cannot_have_are_usage_errors() {
     ] {
         assert_eq!(code(&logbook(dir, &bad)), 2, "{bad:?}");
     }
-    // Limits are applied: payloads of 7 to 9 bytes are out of bounds under a maximum of 4,
-    // so the first record is bad, and what follows proves it durable.
+    // Limits are applied: 40-byte payloads are out of bounds under a maximum of 4, so the
+    // first batch is bad, and what follows proves it durable.
     let st = inspect::stat(Arc::new(StdFs), dir, &Limits::default()).unwrap();
     assert!(
         st.segments.iter().any(|s| s.file_bytes > 4096),

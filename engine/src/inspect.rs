@@ -41,10 +41,10 @@ use crate::types::{Entry, HardState, LogId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The store's `Config::segment_size_bytes`: a segment file longer than this plus one
-    /// largest record is corruption.
+    /// largest batch is corruption.
     pub segment_size_bytes: u64,
-    /// The store's `Config::payload_size_max_bytes`: a record claiming a longer payload is
-    /// a bad record.
+    /// The store's `Config::payload_size_max_bytes`: a batch claiming a longer payload is
+    /// a bad batch.
     pub payload_size_max_bytes: u32,
     /// The store's `Config::commit_check`: a log ending below the saved commit is corruption.
     pub commit_check: bool,
@@ -77,7 +77,7 @@ impl Limits {
     }
 }
 
-/// What an open of the directory would find, from every record read and checked.
+/// What an open of the directory would find, from every batch read and checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum Verdict {
@@ -134,7 +134,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
-    /// A bad record at the end of the last segment that nothing later proves durable.
+    /// A bad batch at the end of the last segment that nothing later proves durable.
     TornTail,
     /// The newest file, the creation of the next segment, holding nothing valid.
     TornCreation,
@@ -143,7 +143,7 @@ pub enum Cause {
     /// A metadata save that stopped between its two slots, or one damaged slot.
     StaleMetaSlot,
     /// Corruption, cut only with [`RepairOptions::cut_corruption`]: the log ends at the first
-    /// bad record, and what follows it goes.
+    /// bad batch, and what follows it goes.
     Corruption,
 }
 
@@ -156,16 +156,17 @@ pub struct SegmentStat {
     pub first_index: u64,
     /// The file's length.
     pub file_bytes: u64,
-    /// Header and valid records: where its data ends.
+    /// Header and valid batches: where its data ends.
     pub data_bytes: u64,
-    /// Valid records from the header on, in sequence.
-    pub records: u64,
-    /// The index of its last valid record.
+    /// Live entries of its valid batches from the header on, in sequence (a truncation
+    /// batch drops what it replaces).
+    pub entries: u64,
+    /// The index of its last live entry.
     pub last_index: Option<u64>,
     /// `None` for a valid header of the format version this build reads, else what is wrong.
     pub header_problem: Option<String>,
-    /// The offset and reason of the first bad record, unless only zeros (preallocated space)
-    /// follow the records.
+    /// The offset and reason of the first bad batch, unless only zeros (preallocated space)
+    /// follow the batches.
     pub anomaly: Option<(u64, String)>,
 }
 
@@ -199,7 +200,7 @@ pub struct Stat {
 /// What [`repair`] may do beyond what an open does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairOptions {
-    /// Also cut corruption: the log then ends just before the first bad record (what
+    /// Also cut corruption: the log then ends just before the first bad batch (what
     /// [`RecoveryMode::TruncateCorrupt`] keeps), and every file above it is removed. Without
     /// it, a [`Verdict::Corrupt`] directory is refused and left as it is.
     pub cut_corruption: bool,
@@ -285,7 +286,7 @@ fn judge(fs: &Arc<dyn Fs>, dir: &Path, limits: &Limits) -> Result<Result<(Verdic
     }
 }
 
-/// Reads every record of the store in `dir` and judges it as an open would (see
+/// Reads every batch of the store in `dir` and judges it as an open would (see
 /// [`Verdict`]). Never writes (see the module docs). Errors: [`Error::NotAStore`],
 /// [`Error::Locked`], [`Error::UnsupportedVersion`], [`Error::Io`].
 pub fn verify(fs: Arc<dyn Fs>, dir: &Path, limits: &Limits) -> Result<Verdict> {
@@ -306,8 +307,8 @@ pub fn stat(fs: Arc<dyn Fs>, dir: &Path, limits: &Limits) -> Result<Stat> {
         Ok((verdict, plan)) => (verdict, plan.last),
         Err(e) => (corrupt(e)?, None),
     };
-    let payload_max = limits.payload_size_max_bytes as usize;
-    let len_max = limits.segment_size_bytes + crate::record::record_size(payload_max) as u64;
+    let len_max =
+        crate::segments::segment_len_max(limits.segment_size_bytes, limits.payload_size_max_bytes);
     let mut segments = Vec::new();
     for name in fs.list(dir).map_err(|e| Error::io("list", dir, e))? {
         if let Some(first) = parse_segment_name(&name) {
@@ -344,7 +345,7 @@ fn segment_stat(
         first_index: first,
         file_bytes: file_len(fs, &seg.path)?,
         data_bytes: 0,
-        records: 0,
+        entries: 0,
         last_index: None,
         header_problem: None,
         anomaly: None,
@@ -369,7 +370,7 @@ fn segment_stat(
     }
     let s = scan_records(&buf, first, 0, limits.payload_size_max_bytes, false);
     st.data_bytes = s.end;
-    st.records = s.offsets.len() as u64;
+    st.entries = s.offsets.len() as u64;
     st.last_index = (!s.offsets.is_empty()).then(|| s.next_index - 1);
     st.anomaly = (s.anomaly)
         .filter(|(at, _)| !all_zero(&buf[*at as usize..]))

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use crate::canary::Canary;
 use crate::error::{Error, Result};
-use crate::record::{self, RECORD_SIZE_MIN, SEGMENT_HEADER_LEN};
+use crate::record::{self, ENTRY_LEN_MIN, SEGMENT_HEADER_LEN};
 use crate::scan::{scan, Collect, Scan};
 use crate::segments::{check_header, read_whole, SegmentLog};
 use crate::types::Entry;
@@ -67,7 +67,7 @@ impl Parse {
             // segment's density of entries per byte times the bytes the rest hold. Never more
             // entries than those bytes can frame: the reservation is bounded by the bytes
             // present, not by how many files are named like segments.
-            let frames = self.rest_bytes / RECORD_SIZE_MIN as u64;
+            let frames = self.rest_bytes / ENTRY_LEN_MIN as u64;
             let guess = (self.entries.len() as u128 * u128::from(self.rest_bytes)
                 / buf.len().max(1) as u128) as u64;
             self.entries
@@ -220,7 +220,7 @@ pub(crate) fn load_older(
                 let entries = VecDeque::from(parser.finish());
                 return Ok(Preloaded { entries, cut });
             }
-            segs.adopt_scan(first, s.end, Some(s.offsets));
+            segs.adopt_scan(first, s.end, Some(s.offsets), s.generation);
             prev_term = s.last_term;
         }
         let entries = parser.finish();

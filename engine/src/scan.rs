@@ -1,26 +1,34 @@
-//! The pure record scan of one segment buffer: the records from the header on, in order,
-//! up to the first that is not the expected next one. No I/O and no judgement: recovery
-//! (`recovery/judge.rs`) decides what an anomaly means; the preload and the segment reader
-//! use the same scan.
+//! The pure batch scan of one segment buffer: the batches from the header on, in order, up
+//! to the first that does not continue the log. No I/O and no judgement: recovery
+//! (`recovery/judge.rs`) decides what an anomaly means; the preload, the segment reader and
+//! the archive reader use the same scan.
+//!
+//! A batch continues the log when it starts at the index the scan has reached, or when it is
+//! a truncation: it starts below that index (above the segment's first), with a generation
+//! above every earlier batch's. A truncation drops the entries from its first index on, and
+//! its own entries (if any) replace them.
 
 use bytes::Bytes;
 
-use crate::record::{self, RecordError, SEGMENT_HEADER_LEN};
+use crate::record::{self, BatchError, BatchRef, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
-/// The records found in one segment, up to the first anomaly.
+/// The entries found in one segment, up to the first anomaly.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
+    /// `offsets[i]`: where the batch holding entry `first + i` starts.
     pub offsets: Vec<u64>,
     pub next_index: u64,
     pub last_term: u64,
-    /// Offset just past the last good record.
+    /// The generation of the last valid batch (0 with none).
+    pub generation: u64,
+    /// Offset just past the last valid batch.
     pub end: u64,
-    /// Offset and reason of the first record that is not the expected next one.
+    /// Offset and reason of the first batch that does not continue the log.
     pub anomaly: Option<(u64, &'static str)>,
 }
 
-/// Scans the records of a segment buffer (header included, already checked), expecting
+/// Scans the batches of a segment buffer (header included, already checked), expecting
 /// `first_index` first and terms that never decrease from `prev_term`.
 pub(crate) fn scan_records(
     buf: &[u8],
@@ -40,7 +48,7 @@ pub(crate) struct Collect<'a> {
     pub above: u64,
 }
 
-/// Scans the records of `buf` like [`scan_records`], collecting entries into `collect`.
+/// Scans the batches of `buf` like [`scan_records`], collecting entries into `collect`.
 pub(crate) fn scan(
     buf: &[u8],
     mut collect: Option<Collect<'_>>,
@@ -57,37 +65,98 @@ pub(crate) fn scan(
     };
     let mut pos = SEGMENT_HEADER_LEN as usize;
     while pos < buf.len() {
-        let rec = match record::decode_record(&buf[pos..], payload_max, skip_crc) {
-            Ok(rec) if rec.index != s.next_index => Err("record index out of sequence"),
-            // The next index would not exist: no store reaches it, so no record holds it.
-            Ok(rec) if rec.index == u64::MAX => Err("record index at the end of the index space"),
-            Ok(rec) if rec.term < s.last_term => Err("record term decreases"),
-            Ok(rec) => Ok(rec),
-            Err(RecordError::Zeroed) => Err("zeros where a record should start"),
-            Err(RecordError::Incomplete) => Err("record runs past the end of the segment"),
-            Err(RecordError::Bad(reason)) => Err(reason),
+        let batch = match record::decode_batch(&buf[pos..], payload_max, skip_crc) {
+            Ok(b) => s.continues(buf, &b, first_index).map(|()| b),
+            Err(BatchError::Zeroed) => Err("zeros where a batch should start"),
+            Err(BatchError::Incomplete) => Err("batch runs past the end of the segment"),
+            Err(BatchError::Bad(reason)) => Err(reason),
         };
-        match rec {
-            Ok(rec) => {
-                s.offsets.push(pos as u64);
-                if let Some(c) = collect.as_mut().filter(|c| rec.index > c.above) {
-                    let start = pos + rec.size - rec.payload.len();
-                    c.into.push(Entry {
-                        index: rec.index,
-                        term: rec.term,
-                        payload: c.buf.slice(start..start + rec.payload.len()),
-                    });
-                }
-                s.next_index += 1;
-                s.last_term = rec.term;
-                pos += rec.size;
-                s.end = pos as u64;
-            }
+        let b = match batch {
+            Ok(b) => b,
             Err(reason) => {
                 s.anomaly = Some((pos as u64, reason));
                 break;
             }
+        };
+        let from = b.head.first_index;
+        if from < s.next_index {
+            // A truncation: what it drops goes, from the index and from the collection.
+            s.offsets.truncate((from - first_index) as usize);
+            if let Some(c) = collect.as_mut() {
+                while c.into.last().is_some_and(|e| e.index >= from) {
+                    c.into.pop();
+                }
+            }
+            s.last_term = term_before(buf, &s, from, first_index);
         }
+        for e in b.entries() {
+            s.offsets.push(pos as u64);
+            if let Some(c) = collect.as_mut().filter(|c| e.index > c.above) {
+                let start = pos + e.payload_at;
+                c.into.push(Entry {
+                    index: e.index,
+                    term: e.term,
+                    payload: c.buf.slice(start..start + e.payload.len()),
+                });
+            }
+        }
+        if b.count > 0 {
+            s.last_term = b.last_term;
+        }
+        s.next_index = b.end_index();
+        s.generation = b.head.generation;
+        pos += b.size();
+        s.end = pos as u64;
     }
     s
 }
+
+impl Scan {
+    /// Whether batch `b` continues the log scanned so far (see the module docs).
+    fn continues(
+        &self,
+        buf: &[u8],
+        b: &BatchRef<'_>,
+        first_index: u64,
+    ) -> Result<(), &'static str> {
+        let from = b.head.first_index;
+        let before = if from > self.next_index {
+            return Err("batch index out of sequence");
+        } else if from == self.next_index {
+            if b.head.generation < self.generation {
+                return Err("batch of an older generation after a truncation");
+            }
+            if b.count == 0 {
+                return Err("a truncation that removes nothing");
+            }
+            self.last_term
+        } else {
+            if from <= first_index {
+                return Err("batch index out of sequence");
+            }
+            if b.head.generation <= self.generation {
+                return Err("an earlier index without a newer generation: not a truncation");
+            }
+            term_before(buf, self, from, first_index)
+        };
+        if b.count > 0 && b.first_term < before {
+            return Err("batch term decreases");
+        }
+        Ok(())
+    }
+}
+
+/// The term of entry `from - 1` (above the segment's first, already scanned), read back
+/// from its batch.
+fn term_before(buf: &[u8], s: &Scan, from: u64, first_index: u64) -> u64 {
+    let at = s.offsets[(from - 1 - first_index) as usize] as usize;
+    // The batch decoded once already: decoding it again cannot fail.
+    record::decode_batch(&buf[at..], u32::MAX, true)
+        .ok()
+        .and_then(|b| b.entries().find(|e| e.index == from - 1))
+        .map_or(s.last_term, |e| e.term)
+}
+
+#[cfg(test)]
+#[path = "scan_tests.rs"]
+mod tests;

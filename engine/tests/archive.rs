@@ -45,9 +45,20 @@ fn fs_archive(dir: &Path) -> ArchiveHandle {
     ArchiveHandle::new(FsArchive::open(Arc::new(StdFs), dir).unwrap())
 }
 
+/// Entries `from..=to` of `term` with 64-byte payloads: about 60 to a 4 KiB segment.
+fn padded(from: u64, to: u64, term: u64) -> Vec<logbook::Entry> {
+    (entries(from, to, term).into_iter())
+        .map(|e| {
+            let mut payload = e.payload.to_vec();
+            payload.resize(64, b'.');
+            logbook::Entry::new(e.index, e.term, payload)
+        })
+        .collect()
+}
+
 /// A log of 400 entries of 64 bytes over segments of 4 KiB, and its entries.
 fn filled(log: &mut Log) -> Vec<logbook::Entry> {
-    let es = entries(1, 400, 1);
+    let es = padded(1, 400, 1);
     for chunk in es.chunks(10) {
         log.append(chunk).unwrap();
     }
@@ -226,7 +237,7 @@ fn a_lost_put_is_caught_by_the_read_back_and_the_segment_stays_local() {
         log.poisoned().is_none(),
         "an archive failure poisons nothing"
     );
-    log.append(&entries(401, 401, 1)).unwrap();
+    log.append(&padded(401, 401, 1)).unwrap();
     lying.lose.store(false, Ordering::SeqCst);
     assert!(log.archive_upto(400).unwrap().segments > 0);
     assert_eq!(log.entries(1, 401, usize::MAX, u64::MAX).unwrap(), es);
@@ -237,7 +248,7 @@ fn the_threaded_store_moves_segments_too() {
     let d = dirs();
     let a = fs_archive(&d.archive);
     let store = logbook::Store::open(&d.store, cfg(Strategy::DiskFirst, &a)).unwrap();
-    let es = entries(1, 400, 1);
+    let es = padded(1, 400, 1);
     for chunk in es.chunks(10) {
         store.append(chunk).unwrap();
     }

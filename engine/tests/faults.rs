@@ -160,7 +160,7 @@ fn a_disk_first_open_reads_only_the_last_segment_and_a_miss_prefetches() {
             interval_ms: 1000,
         },
     )
-    .with_segment_size_bytes(256 << 10)
+    .with_segment_size_bytes(64 << 10)
     .with_prefetch_entries(32);
     let mut log = open_with(&fs, dir.path(), &cfg).unwrap();
     for chunk in entries(1, 100_000, 1).chunks(1000) {

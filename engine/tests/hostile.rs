@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::format::{records, rewrite_header};
+use common::format::{self, records, rewrite_header};
 use common::{alloc, entries, mem_fs::MemFs};
 use logbook::{
     checksummed_bytes, Config, Error, FlushPolicy, HardState, Log, LogId, RecoveryMode, Strategy,
@@ -170,26 +170,29 @@ fn issue_2_record_headers_sprayed_at_the_end_cost_linear_work() {
         let mut v = Vec::with_capacity(SPRAY);
         while v.len() < SPRAY {
             let len = (SPRAY - v.len() - 12) as u32;
-            v.extend_from_slice(&0x5242_4c4cu32.to_le_bytes());
-            v.extend_from_slice(&len.max(32).to_le_bytes());
+            v.extend_from_slice(&format::BATCH_MAGIC.to_le_bytes());
+            v.extend_from_slice(&len.max(4).to_le_bytes());
             v.extend_from_slice(&(end as u32 ^ len).to_le_bytes());
         }
         v
     };
-    // Headers whose every field passes the cheap checks (payload length, an index and a hint
-    // above the tear, the hint below the index): only the checksum is wrong.
+    // Frames whose every header field passes the cheap checks (an index and a hint above the
+    // tear, the hint below the index, an entry count the body can hold): only the checksum
+    // is wrong.
     let plausible = |_end: usize| -> Vec<u8> {
         let mut v = Vec::with_capacity(SPRAY);
         while v.len() < SPRAY {
             let len = (SPRAY - v.len() - 12) as u32;
-            v.extend_from_slice(&0x5242_4c4cu32.to_le_bytes());
+            let start = v.len();
+            v.extend_from_slice(&format::BATCH_MAGIC.to_le_bytes());
             v.extend_from_slice(&len.to_le_bytes());
             v.extend_from_slice(&[0xA5; 4]);
-            v.extend_from_slice(&(1u64 << 40).to_le_bytes()); // index
-            v.extend_from_slice(&1u64.to_le_bytes()); // term
-            v.extend_from_slice(&(1u64 << 39).to_le_bytes()); // durable hint
-            v.extend_from_slice(&(u64::from(len) - 32).to_le_bytes()); // payload length
-            v.extend_from_slice(&[0u8; 4]);
+            format::put_varint(&mut v, 1 << 40); // first index
+            format::put_varint(&mut v, 1 << 39); // durable hint
+            format::put_varint(&mut v, 0); // generation
+            format::put_varint(&mut v, 1); // count
+            format::put_varint(&mut v, 1); // term
+            v.resize(start + 48, 0);
         }
         v
     };
@@ -198,7 +201,7 @@ fn issue_2_record_headers_sprayed_at_the_end_cost_linear_work() {
         let base = store(&cfg, 100);
         let last = *firsts(&base).last().unwrap();
         let mut bytes = base.read(&seg(last)).unwrap();
-        let end = 32 + records(&bytes).iter().map(|r| r.4).sum::<usize>();
+        let end = format::data_end(&bytes);
         bytes.truncate(end);
         for (name, spray) in [
             ("plain", &plain as &dyn Fn(usize) -> Vec<u8>),
@@ -318,7 +321,7 @@ fn a_strict_open_that_fails_late_repaired_nothing_before() {
         if strategy == Strategy::DiskFirst {
             // The last segment is preallocated; trim it so the creation above it is sound.
             let mut b = fs.read(&seg(last)).unwrap();
-            b.truncate(32 + records(&b).iter().map(|r| r.4).sum::<usize>());
+            b.truncate(format::data_end(&b));
             fs.write(&seg(last), b);
         }
         fs.write(&seg(301), Vec::new());
@@ -369,13 +372,13 @@ fn purge_leftovers_are_removed_only_when_their_names_are_true() {
         let cfg = config(strategy);
         let fs = MemFs::new();
         let mut log = open(&fs, &cfg).unwrap();
-        for chunk in entries(1, 400, 1).chunks(10) {
+        for chunk in entries(1, 600, 1).chunks(10) {
             log.append(chunk).unwrap();
         }
         log.sync().unwrap();
         let pristine = fs.snapshot(dir());
         let segs = firsts(&fs);
-        assert!(segs.len() >= 6);
+        assert!(segs.len() >= 6, "{segs:?}");
         let boundary = segs[3] + 2;
         log.purge(LogId::new(1, boundary)).unwrap();
         log.close().unwrap();
@@ -436,9 +439,9 @@ fn purge_leftovers_are_removed_only_when_their_names_are_true() {
         let mut log = open(&fs, &cfg).unwrap();
         assert_eq!(firsts(&fs), segs[3..].to_vec());
         assert_eq!(
-            log.entries(boundary + 1, 401, usize::MAX, u64::MAX)
+            log.entries(boundary + 1, 601, usize::MAX, u64::MAX)
                 .unwrap(),
-            entries(boundary + 1, 400, 1)
+            entries(boundary + 1, 600, 1)
         );
     }
 }
@@ -567,7 +570,7 @@ fn a_torn_creation_that_a_purge_passed_is_still_one() {
         let last = *segs.last().unwrap();
         // Seal the last segment (trimmed), as a rotation does before creating the next.
         let mut b = fs.read(&seg(last)).unwrap();
-        b.truncate(32 + records(&b).iter().map(|r| r.4).sum::<usize>());
+        b.truncate(format::data_end(&b));
         fs.write(&seg(last), b);
         let sealed = fs.snapshot(dir());
         let mut log = open(&fs, &cfg).unwrap();

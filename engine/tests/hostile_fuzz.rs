@@ -271,10 +271,11 @@ fn corpus() -> &'static [Seed] {
             .iter_mut()
             .rfind(|(n, _)| parse_seg(n).is_some())
             .unwrap();
-        let end = 32 + records(bytes).iter().map(|r| r.4).sum::<usize>();
-        let last_size = records(bytes).last().unwrap().4;
-        bytes.truncate(end - last_size / 2);
-        seed.live.pop();
+        let end = format::data_end(bytes);
+        let last = format::batches(bytes).pop().unwrap();
+        bytes.truncate(end - last.size / 2);
+        let kept = seed.live.len() - last.entries.len();
+        seed.live.truncate(kept);
         seed.torn = true;
         seeds.push(seed);
 
@@ -298,7 +299,7 @@ fn corpus() -> &'static [Seed] {
             .iter_mut()
             .rfind(|(n, _)| parse_seg(n).is_some())
             .unwrap();
-        let end = 32 + records(last).iter().map(|r| r.4).sum::<usize>();
+        let end = format::data_end(last);
         last.truncate(end);
         let mut created = segment_header(151).to_vec();
         created.resize(4096, 0);
@@ -587,7 +588,7 @@ impl Dir<'_> {
                 let step = if *plausible { 48 } else { 12 };
                 while q + step <= total {
                     let len = (total - q - 12) as u32;
-                    f[q..q + 4].copy_from_slice(&format::RECORD_MAGIC.to_le_bytes());
+                    f[q..q + 4].copy_from_slice(&format::BATCH_MAGIC.to_le_bytes());
                     f[q + 4..q + 8].copy_from_slice(&len.max(32).to_le_bytes());
                     f[q + 8..q + 12].copy_from_slice(&(q as u32).to_le_bytes());
                     if *plausible {

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::format::{records, rewrite_header};
+use common::format::{self, rewrite_header};
 use common::{entries, mem_fs::MemFs};
 use logbook::inspect::{self, Action, Cause, Fix, Limits, RepairOptions, Verdict};
 use logbook::{Config, Error, FlushPolicy, Fs, Log, LogId, Strategy, SystemClock};
@@ -70,7 +70,7 @@ fn firsts(fs: &MemFs) -> Vec<u64> {
 
 /// Where the valid records of a segment file end.
 fn data_end(bytes: &[u8]) -> usize {
-    32 + records(bytes).iter().map(|r| r.4).sum::<usize>()
+    format::data_end(bytes)
 }
 
 /// Verifies, checking that nothing changed, and that a strict open agrees: it fails with the
@@ -127,7 +127,7 @@ fn a_clean_store_is_clean_and_stat_counts_it() {
         (st.first_index, st.last_entry),
         (1, Some(LogId::new(1, 300)))
     );
-    assert_eq!(st.format_version, 1);
+    assert_eq!(st.format_version, 2);
     let segs = firsts(&fs);
     assert!(segs.len() >= 3, "{segs:?}");
     assert_eq!(
@@ -137,7 +137,7 @@ fn a_clean_store_is_clean_and_stat_counts_it() {
             .collect::<Vec<_>>(),
         segs
     );
-    assert_eq!(st.segments.iter().map(|s| s.records).sum::<u64>(), 300);
+    assert_eq!(st.segments.iter().map(|s| s.entries).sum::<u64>(), 300);
     assert!(st.segments.iter().all(|s| s.anomaly.is_none()));
     let sizes: u64 = before
         .iter()
@@ -207,7 +207,9 @@ fn mid_log_corruption_is_refused_by_repair_unless_asked_and_then_backed_up() {
     let segs = firsts(&fs);
     let victim = segs[1];
     let mut bytes = fs.read(&seg(victim)).unwrap();
-    let offset = 32 + records(&bytes)[..3].iter().map(|r| r.4).sum::<usize>();
+    // Damage the second batch: the first stays whole.
+    let batches = format::batches(&bytes);
+    let offset = 32 + batches[0].size;
     bytes[offset + 20] ^= 0x40;
     fs.write(&seg(victim), bytes.clone());
     let v = verdict(&fs);
@@ -232,7 +234,7 @@ fn mid_log_corruption_is_refused_by_repair_unless_asked_and_then_backed_up() {
     opts.cut_corruption = true;
     let done = inspect::repair(arc(&fs), dir(), &limits(), &opts).unwrap();
     assert_eq!(done.before, v);
-    let first_bad = victim + 3;
+    let first_bad = batches[1].first_index;
     assert_eq!(done.last_entry, Some(LogId::new(1, first_bad - 1)));
     assert!(done.fixes.iter().all(|f| f.cause == Cause::Corruption));
     // Every later segment removed, newest first, and the victim cut at the bad record.

@@ -128,15 +128,25 @@ fn a_disk_first_truncation_leaves_the_durable_index_at_the_cut() {
     log.append(&tens(1, 10, 1)).unwrap();
     log.sync().unwrap();
     log.truncate(6).unwrap();
-    // Below the old durable index: it comes down, so replacements are not durable yet.
+    // Below the old durable index: it comes down, so replacements are not durable yet. The
+    // cut itself is owed to the next sync: the log is not fully durable.
     assert_eq!(log.durable_index(), 5);
+    assert!(
+        !log.is_fully_durable(),
+        "a truncation in place waits for a sync"
+    );
     log.append(&tens(6, 8, 2)).unwrap();
     assert_eq!(
         log.durable_index(),
         5,
         "replacements reported durable before a sync"
     );
-    // Above it: the truncation's sync made everything before the cut durable.
+    // Above it: the cut does not sync either; the next sync makes the cut and everything
+    // before it durable at once.
     log.truncate(8).unwrap();
-    assert_eq!(log.durable_index(), 7);
+    assert_eq!(log.durable_index(), 5);
+    let syncs = log.stats().syncs;
+    log.sync().unwrap();
+    assert_eq!((log.durable_index(), log.stats().syncs), (7, syncs + 1));
+    assert!(log.is_fully_durable());
 }

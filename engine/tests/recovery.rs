@@ -28,17 +28,21 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Record offsets of a single-segment log written one entry per append: header, then records
-/// of 12 + 32 + payload bytes.
+/// Batch offsets of a single-segment log written one entry per fsynced append: header, then
+/// one batch per entry, each written when the entry before it was durable.
 fn record_offsets(es: &[logbook::Entry]) -> Vec<u64> {
     let mut off = 32u64;
     es.iter()
         .map(|e| {
             let o = off;
-            off += 44 + e.payload.len() as u64;
+            off += record_len(e);
             o
         })
         .collect()
+}
+
+fn record_len(e: &logbook::Entry) -> u64 {
+    common::format::record(e.index, e.term, e.index - 1, &e.payload).len() as u64
 }
 
 fn immediate(strategy: Strategy) -> Config {
@@ -51,7 +55,7 @@ fn a_tail_cut_at_every_byte_keeps_every_durable_entry_and_nothing_torn() {
         let cfg = immediate(strategy);
         let es = entries(1, 6, 1);
         let offsets = record_offsets(&es);
-        let full_len = offsets[5] + 44 + es[5].payload.len() as u64;
+        let full_len = offsets[5] + record_len(&es[5]);
         for cut in offsets[5]..=full_len {
             let dir = tempfile::tempdir().unwrap();
             let mut log = open(dir.path(), &cfg).unwrap();

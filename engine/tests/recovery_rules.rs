@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::format::{record, records, SEGMENT_HEADER_LEN};
+use common::format::{self, record, records};
 use common::{entries, mem_fs::MemFs};
 use logbook::{Config, FlushPolicy, HardState, Log, LogId, Strategy, SystemClock};
 
@@ -54,7 +54,7 @@ fn five_in_term_2(cfg: &Config) -> (MemFs, PathBuf) {
 /// Writes `recs` into the segment right after its last valid record.
 fn append_records(fs: &MemFs, seg: &Path, recs: &[Vec<u8>]) {
     let mut bytes = fs.read(seg).unwrap();
-    let end = SEGMENT_HEADER_LEN + records(&bytes).iter().map(|r| r.4).sum::<usize>();
+    let end = format::data_end(&bytes);
     let tail: Vec<u8> = recs.concat();
     if bytes.len() < end + tail.len() {
         bytes.resize(end + tail.len(), 0);

@@ -286,9 +286,12 @@ fn rate_row(workload: &str, system: &str, s: &mut Samples, n: usize, wall: Durat
     row
 }
 
-/// logbook's bytes on disk per record (12 B frame + 32 B body header + payload).
+/// logbook's bytes on disk per entry written in a large batch (format 2: a one-byte term
+/// delta, the payload length's varint, the payload; the batch header's ~20 bytes spread
+/// over the batch).
 fn logbook_record_size(payload: u64) -> u64 {
-    12 + 32 + payload
+    let len_varint = if payload < 128 { 1 } else { 2 };
+    1 + len_varint + payload
 }
 
 mod maintenance;

@@ -28,7 +28,7 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
 
     let lb_dir = fresh_dir(opts, "recover-logbook")?;
     eprintln!("  populating logbook with {count} entries");
-    lb::populate(&lb_dir, count, &p, opts.segment_bytes, 8192)?;
+    lb::populate(&lb_dir, count, &p, opts.segment_bytes, RECOVERY_BATCH)?;
     eprintln!("  logbook: {} MiB on disk", dir_bytes(&lb_dir)? >> 20);
     // A restarted Raft node's snapshot sits near the end: the hinted open preloads the
     // segment holding it and the ones after (the last `HINT_TAIL` entries, give or take a
@@ -75,10 +75,9 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
 
     let re_dir = fresh_dir(opts, "recover-raft-engine")?;
     eprintln!("  populating raft-engine");
-    // raft-engine recovers per write batch (one checksum and one index block per batch),
-    // so the batch size of the writes decides its recovery cost; 256 is the largest batch
-    // of the write workloads. logbook frames every record alone: batching does not change
-    // its files.
+    // Both engines frame each write batch once (a header and a checksum per batch), so the
+    // batch size of the writes decides their bytes on disk and their recovery cost; both are
+    // written in batches of 256, the largest batch of the write workloads.
     re::populate(&re_dir, count, &p, opts.segment_bytes, RECOVERY_BATCH)?;
     {
         let d = re_dir.clone();

@@ -8,7 +8,7 @@
 
 use crate::canary::Canary;
 use crate::error::{Error, Result};
-use crate::segments::SegmentLog;
+use crate::segments::{Cut, SegmentLog};
 use crate::telemetry;
 use crate::types::{Entry, LogId};
 use crate::window::Window;
@@ -99,22 +99,34 @@ impl DiskFirst {
         self.sync_in_flight = false;
     }
 
-    /// Removes `from..` (inside the log, above the boundary) durably before it returns: the
-    /// cut, and everything before it (a segment whose creation is not yet synced in its
-    /// directory included). The caller then moves the log's end.
+    /// Removes `from..` (inside the log, above the boundary). Inside the active segment the
+    /// cut is owed to the next sync (`core.cut_owed`), which makes it durable together with
+    /// the entries appended after it: one fsync for a follower's truncate and append. A cut
+    /// further back is durable before it returns, with everything written before it (a
+    /// segment whose creation is not yet synced in its directory included). The caller then
+    /// moves the log's end (epoch bumped already).
     pub fn truncate(&mut self, core: &mut Core, from: u64) -> Result<()> {
         let canary = core.cfg.canaries.on(Canary::TruncateNotDurable);
         let fs = core.fs.clone();
         let segs = &mut self.segs;
-        let r = segs.truncate(from).and_then(|()| match canary {
-            true => Ok(()),
-            false => segs.take_sync_job()?.run(&*fs),
-        });
-        core.poison(r)?;
+        let hint = core.durable_index;
+        let r = segs
+            .truncate(from, hint)
+            .and_then(|cut| match (cut, canary) {
+                (_, true) => Ok(Cut::Durable),
+                (Cut::Owed, false) => Ok(Cut::Owed),
+                (Cut::Durable, false) => segs.take_sync_job()?.run(&*fs).map(|()| Cut::Durable),
+            });
+        let cut = core.poison(r)?;
         self.cache_tail.truncate_from(from);
         self.cache_ahead.truncate_from(from);
-        if !canary {
-            core.durable_index = from - 1;
+        match cut {
+            Cut::Owed => {
+                core.cut_owed = Some(core.epoch);
+                core.note_pending();
+            }
+            Cut::Durable if !canary => core.durable_index = from - 1,
+            Cut::Durable => {}
         }
         Ok(())
     }

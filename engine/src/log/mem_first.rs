@@ -10,7 +10,7 @@
 use crate::canary::Canary;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::segments::{SegmentLog, SyncJob};
+use crate::segments::{Cut, SegmentLog, SyncJob};
 use crate::telemetry;
 use crate::types::{Entry, LogId};
 use crate::window::Window;
@@ -153,7 +153,10 @@ impl MemFirst {
     fn write_owed(&mut self, core: &mut Core, segs: &mut SegmentLog) -> Result<(Vec<Entry>, u64)> {
         let boundary = core.boundary();
         if let Some(from) = self.disk_truncate.take() {
-            segs.truncate(from)?;
+            let cut = segs.truncate(from, core.durable_index)?;
+            if cut == Cut::Owed && !core.cfg.canaries.on(Canary::TruncateNotDurable) {
+                core.cut_owed = Some(core.epoch);
+            }
         }
         if self.meta_dirty {
             core.meta

@@ -212,7 +212,7 @@ impl Log {
             Mode::DiskFirst(_) => false,
             Mode::MemFirst(m) => m.owes_cuts(),
         };
-        self.core.last.index > self.core.durable_index || cuts_owed
+        self.core.last.index > self.core.durable_index || cuts_owed || self.core.cut_owed.is_some()
     }
 
     /// Whether the flush policy wants a sync at `now_ms`.
@@ -342,6 +342,9 @@ impl Log {
         core.stats.syncs += 1;
         if epoch == core.epoch {
             core.durable_index = core.durable_index.max(upto.min(core.last.index));
+        }
+        if core.cut_owed.is_some_and(|cut| cut <= epoch) {
+            core.cut_owed = None;
         }
         telemetry::durable_lag(core.last.index - core.durable_index);
         self.core.pending_since_ms = if self.sync_owed() {

@@ -105,6 +105,7 @@ impl Log {
             durable_index: last.index,
             archived_upto: archived.map_or(0, |l| l.index),
             epoch: 0,
+            cut_owed: None,
             cuts: std::collections::VecDeque::new(),
             pending_since_ms: None,
             pace: Default::default(),

@@ -69,6 +69,10 @@ pub(super) struct Core {
     pub archived_upto: u64,
     /// Bumped by truncation so that a sync prepared before it cannot advance `durable_index`.
     pub epoch: u64,
+    /// The epoch of the last truncation written to the segment files but not yet synced
+    /// (`segments/cut.rs`, in place): until a sync prepared at or after it completes, a
+    /// crash may bring the cut entries back, so the log is not fully durable.
+    pub cut_owed: Option<u64>,
     /// The last [`CUTS_KEPT`] truncations as (epoch, from), for appenders waiting on entries
     /// a truncation may have removed.
     pub cuts: VecDeque<(u64, u64)>,

@@ -175,14 +175,14 @@ impl Unusable {
             records_from,
         } = self;
         match (newest, records_from) {
-            (true, Some(from)) => record::find_record(buf, from, j.payload_max, false, |i, h| {
-                i < first || h >= first
+            (true, Some(from)) => record::find_batch(buf, from, j.payload_max, false, |h, _| {
+                h.first_index < first || h.durable_hint >= first
             })
             .map(|at| {
                 (
                     offset,
                     format!(
-                        "{reason}; the valid record at {at} belongs to another segment or \
+                        "{reason}; the valid batch at {at} belongs to another segment or \
                          proves entries durable: not a torn segment creation"
                     ),
                 )
@@ -213,8 +213,8 @@ fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) ->
     };
     let e = s.next_index;
     let proven = sealed
-        || record::find_record(buf, offset as usize + 1, j.payload_max, false, |i, h| {
-            i >= e && h >= e
+        || record::find_batch(buf, offset as usize + 1, j.payload_max, false, |h, _| {
+            h.first_index >= e && h.durable_hint >= e
         })
         .is_some();
     if proven && !j.tolerant {
@@ -227,38 +227,59 @@ fn judge_tail_end(buf: &[u8], s: &Scan, path: &Path, sealed: bool, j: &Judge) ->
 
 /// Makes sure that removing the purge leftovers `old` (judged by their successors' names)
 /// loses nothing above the boundary: each is read whole, one at a time, and a valid header
-/// for another index, or any valid record above the boundary, anywhere in it, is corruption.
-/// So a live segment renamed below the boundary, a real one made to look like a leftover by
-/// a name placed after it, or a live record copied into a leftover, is refused, not deleted.
-/// Leftovers exist only after a crash inside a purge: the reads are rare.
+/// for another index, live entries above the boundary (scanning its batches in order, a
+/// truncation dropping what it replaces), or any valid batch above the boundary past where
+/// that scan stops, is corruption. So a live segment renamed below the boundary, a real one
+/// made to look like a leftover by a name placed after it, or a live batch copied into a
+/// leftover, is refused, not deleted. Leftovers exist only after a crash inside a purge or
+/// after a truncation below a purge's boundary: the reads are rare.
 pub(super) fn verify_leftovers(segs: &mut SegmentLog, old: &[u64], j: &Judge) -> Result<()> {
     for &first in old {
         let seg = segs.segment_mut(first);
         let buf = read_whole(&*j.fs, seg, j.len_max)?;
         let path = &seg.path;
-        if let Header::Names(named) = check_header(&buf, seg)? {
-            return Err(Error::corruption(
-                path,
-                0,
-                format!(
-                    "segment header names first index {named}, in a file whose successor's \
-                     name places it below the purge boundary"
-                ),
-            ));
-        }
-        if let Some(at) =
-            record::find_record(&buf, 0, j.payload_max, false, |index, _| index > j.boundary)
-        {
-            return Err(Error::corruption(
-                path,
-                at as u64,
-                format!(
-                    "a valid record above the purge boundary {}, in a file whose successor's \
-                     name places it below",
-                    j.boundary
-                ),
-            ));
+        let scanned_to = match check_header(&buf, seg)? {
+            Header::Names(named) => {
+                return Err(Error::corruption(
+                    path,
+                    0,
+                    format!(
+                        "segment header names first index {named}, in a file whose successor's \
+                         name places it below the purge boundary"
+                    ),
+                ));
+            }
+            Header::Bad(_) => 0,
+            Header::Valid => {
+                let s = scan(&buf, None, first, 0, j.payload_max, j.skip_crc);
+                let live_above = (s.next_index > j.boundary + 1).then(|| {
+                    let k = (j.boundary + 1).saturating_sub(first) as usize;
+                    s.offsets.get(k).copied().unwrap_or(SEGMENT_HEADER_LEN)
+                });
+                if let Some(at) = live_above {
+                    return Err(above_boundary(path, at, j));
+                }
+                s.anomaly.map_or(buf.len(), |(at, _)| at as usize)
+            }
+        };
+        if let Some(at) = record::find_batch(&buf, scanned_to, j.payload_max, false, |h, count| {
+            // Its last entry, or where a truncation alone cuts.
+            h.first_index + count.max(1) - 1 > j.boundary
+        }) {
+            return Err(above_boundary(path, at as u64, j));
         }
     }
     Ok(())
+}
+
+fn above_boundary(path: &Path, at: u64, j: &Judge) -> Error {
+    Error::corruption(
+        path,
+        at,
+        format!(
+            "a valid batch above the purge boundary {}, in a file whose successor's name \
+             places it below",
+            j.boundary
+        ),
+    )
 }

@@ -90,7 +90,7 @@ impl Plan {
         let mut segs = self.segs;
         if let Some((first, s)) = self.tail_state {
             let offsets = (!s.offsets.is_empty()).then_some(s.offsets);
-            segs.adopt_scan(first, s.end, offsets);
+            segs.adopt_scan(first, s.end, offsets, s.generation);
         }
         segs.set_next_index(next_index);
         // Purge leftovers, and a tail wholly at or below the boundary: oldest first.

@@ -22,11 +22,14 @@ use crate::fs::{Fs, FsFile};
 use crate::record::{self, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
+mod cut;
 mod segment;
 mod tier;
 
+pub(crate) use cut::Cut;
+
 pub(crate) use segment::{
-    check_header, decode_run, parse_segment_name, read_whole, segment_name, Header, Segment,
+    check_header, decode_run, parse_segment_name, read_whole, segment_name, span, Header, Segment,
 };
 use tier::Tier;
 
@@ -82,12 +85,35 @@ pub(crate) struct SegmentLog {
     /// cuts, seals or syncs a segment writes it out first ([`SegmentLog::write_pending`]).
     pending: Vec<u8>,
     pending_at: u64,
+    /// Where in `pending` a truncation alone (a batch of no entries) starts, while it is
+    /// the last thing there: the next batch for the same segment replaces it and carries
+    /// the truncation itself (`cut.rs`).
+    pending_cut: Option<usize>,
+    /// The generation of the last batch written or found: every batch after a truncation
+    /// carries a higher one (`record.rs`).
+    generation: u64,
     /// The archive tier: the segments moved there, and the archive (`tier.rs`).
     tier: Box<Tier>,
 }
 
 /// Pending bytes past which a write goes out at once instead of waiting for the sync.
 const PENDING_BYTES_MAX: usize = 1 << 20;
+
+/// Bytes a segment may hold past its size and the last batch's overshoot, for truncations
+/// written in place (`cut.rs`): a sixteenth of its size, at least 4 KiB (250 truncations
+/// in a row, each of at least one entry, with no append between).
+fn cuts_room_bytes(segment_size_bytes: u64) -> u64 {
+    (segment_size_bytes / 16).max(4096)
+}
+
+/// The largest byte length a segment file can legitimately have (see
+/// [`SegmentLog::segment_len_max`]).
+pub(crate) fn segment_len_max(segment_size_bytes: u64, payload_size_max_bytes: u32) -> u64 {
+    let overshoot = record::BATCH_HEADER_LEN_MAX as u64
+        + 2 * record::varint::VARINT_LEN_MAX as u64
+        + u64::from(payload_size_max_bytes);
+    segment_size_bytes + overshoot + cuts_room_bytes(segment_size_bytes)
+}
 
 impl SegmentLog {
     pub fn new(
@@ -111,6 +137,8 @@ impl SegmentLog {
             dir_dirty: false,
             pending: Vec::new(),
             pending_at: 0,
+            pending_cut: None,
+            generation: 0,
         }
     }
 
@@ -169,12 +197,20 @@ impl SegmentLog {
         self.segments.get_mut(&first).expect("a listed segment")
     }
 
-    /// Recovery's scan of segment `first`: its data ends at `end_bytes` and its records sit
-    /// at `offsets` (`None`: not indexed yet).
-    pub fn adopt_scan(&mut self, first: u64, end_bytes: u64, offsets: Option<Vec<u64>>) {
+    /// Recovery's scan of segment `first`: its data ends at `end_bytes`, its entries' batches
+    /// start at `offsets` (`None`: not indexed yet), and its last batch carries
+    /// `generation` (later batches carry it, or after a truncation a higher one).
+    pub fn adopt_scan(
+        &mut self,
+        first: u64,
+        end_bytes: u64,
+        offsets: Option<Vec<u64>>,
+        generation: u64,
+    ) {
         let seg = self.segment_mut(first);
         seg.len_bytes = end_bytes;
         seg.offsets = offsets;
+        self.generation = self.generation.max(generation);
     }
 
     /// Recovery's verdict on where the log continues.
@@ -188,9 +224,10 @@ impl SegmentLog {
         self.segments.remove(&first).expect("a listed segment")
     }
 
-    /// The largest byte length a segment file can legitimately have.
+    /// The largest byte length a segment file can legitimately have: the segment size, the
+    /// last batch's overshoot (one entry and the largest header), and room for truncations.
     pub fn segment_len_max(&self) -> u64 {
-        self.segment_size_bytes + record::record_size(self.payload_size_max_bytes as usize) as u64
+        segment_len_max(self.segment_size_bytes, self.payload_size_max_bytes)
     }
 
     fn last_index_of(&self, first_index: u64) -> u64 {
@@ -205,9 +242,10 @@ impl SegmentLog {
         }
     }
 
-    /// Appends records for `entries` (which must start at `next_index`), rotating segments
-    /// at `segment_size_bytes`. The records are encoded now and written (pending until a
-    /// [`SyncJob`] runs) by the next [`SegmentLog::take_sync_job`] at the latest.
+    /// Appends batches for `entries` (which must start at `next_index`), one per segment
+    /// they go to, rotating segments at `segment_size_bytes`. The batches are encoded now
+    /// and written (pending until a [`SyncJob`] runs) by the next
+    /// [`SegmentLog::take_sync_job`] at the latest.
     pub fn write(&mut self, entries: &[Entry], durable_hint: u64) -> Result<()> {
         debug_assert!(entries.first().is_none_or(|e| e.index == self.next_index));
         let mut i = 0;
@@ -222,25 +260,32 @@ impl SegmentLog {
                 self.rotate(entries[i].index)?;
             }
             let (&first, seg) = self.segments.last_key_value().expect("rotated");
-            let start = seg.len_bytes;
-            let room = self.segment_size_bytes.saturating_sub(start) as usize;
-            let buf = &mut self.pending;
-            if buf.is_empty() {
+            let mut start = seg.len_bytes;
+            if self.pending.is_empty() {
                 self.pending_at = start;
             }
-            debug_assert_eq!(self.pending_at + buf.len() as u64, start);
-            let chunk_at = buf.len();
+            debug_assert_eq!(self.pending_at + self.pending.len() as u64, start);
+            // A truncation alone, still unwritten: this batch carries it instead.
+            if let Some(at) = self.pending_cut.take() {
+                self.pending.truncate(at);
+                start = self.pending_at + at as u64;
+            }
+            let room = self.segment_size_bytes.saturating_sub(start);
+            let n = record::batch_take(&entries[i..], room);
+            let chunk = &entries[i..i + n];
+            let head = record::BatchHead {
+                first_index: chunk[0].index,
+                durable_hint: durable_hint.min(chunk[0].index - 1),
+                generation: self.generation,
+            };
             let seg = self.segments.get_mut(&first).expect("active segment");
             let offsets = seg.offsets.get_or_insert_with(Vec::new);
-            while i < entries.len() && (buf.len() == chunk_at || buf.len() - chunk_at < room) {
-                let e = &entries[i];
-                debug_assert_eq!(e.index, first + offsets.len() as u64);
-                offsets.push(start + (buf.len() - chunk_at) as u64);
-                record::encode_record(buf, e.index, e.term, durable_hint, &e.payload);
-                i += 1;
-            }
-            seg.len_bytes = start + (buf.len() - chunk_at) as u64;
+            debug_assert_eq!(chunk[0].index, first + offsets.len() as u64);
+            offsets.extend(std::iter::repeat_n(start, n));
+            record::encode_batch(&mut self.pending, head, chunk);
+            seg.len_bytes = self.pending_at + self.pending.len() as u64;
             self.dirty.insert(first);
+            i += n;
             if self.pending.len() >= PENDING_BYTES_MAX {
                 self.write_pending()?;
             }
@@ -251,9 +296,9 @@ impl SegmentLog {
         Ok(())
     }
 
-    /// Whether [`SegmentLog::write`] of `entries` would rotate, and so seal (fsync) the
-    /// current segment. The same arithmetic as `write`: a segment takes records until its
-    /// length reaches `segment_size_bytes`.
+    /// Whether [`SegmentLog::write`] of `entries` could rotate, and so seal (fsync) the
+    /// current segment. Never `false` when `write` would rotate: the same chunking, each
+    /// batch counted with the largest header (so at least as long as `write`'s).
     pub fn rotates_for(&self, entries: &[Entry]) -> bool {
         let Some((_, seg)) = self.segments.last_key_value() else {
             return !entries.is_empty();
@@ -262,11 +307,19 @@ impl SegmentLog {
             return true;
         }
         let mut len = seg.len_bytes;
-        for e in entries {
+        let mut rest = entries;
+        while !rest.is_empty() {
             if len >= self.segment_size_bytes {
                 return true;
             }
-            len += record::record_size(e.payload.len()) as u64;
+            let n = record::batch_take(rest, self.segment_size_bytes - len);
+            len += record::BATCH_HEADER_LEN_MAX as u64;
+            let mut prev_term = 0;
+            for e in &rest[..n] {
+                len += record::entry_len(e.term - prev_term, e.payload.len()) as u64;
+                prev_term = e.term;
+            }
+            rest = &rest[n..];
         }
         false
     }
@@ -286,6 +339,7 @@ impl SegmentLog {
         let result = file.write_at(&self.pending, self.pending_at);
         // Written or not, the bytes are gone from here: a failed write poisons the log.
         self.pending.clear();
+        self.pending_cut = None;
         result.map_err(|e| Error::io("write", &seg.path, e))
     }
 
@@ -349,58 +403,6 @@ impl SegmentLog {
         Ok(job)
     }
 
-    /// Removes entries `from..` durably. Later segments go first, newest first, each removal
-    /// made durable before the next, so a crash at any point leaves a contiguous run of
-    /// segments (a prefix of the old log); then the segment holding `from` is cut and fsynced.
-    pub fn truncate(&mut self, from: u64) -> Result<()> {
-        if from >= self.next_index {
-            return Ok(());
-        }
-        self.write_pending()?;
-        let durable = !self.canaries.on(Canary::TruncateNotDurable);
-        // Index the segment holding `from` while its successor still bounds it.
-        let containing = self.segments.range(..from).next_back().map(|(k, _)| *k);
-        if let Some(first) = containing {
-            self.load_offsets(first)?;
-        }
-        let doomed: Vec<u64> = self.segments.range(from..).map(|(k, _)| *k).rev().collect();
-        for first in &doomed {
-            let seg = self.segments.remove(first).expect("listed");
-            self.dirty.remove(first);
-            self.fs
-                .remove(&seg.path)
-                .map_err(|e| Error::io("remove", &seg.path, e))?;
-            if durable {
-                self.fs
-                    .sync_dir(&self.dir)
-                    .map_err(|e| Error::io("sync_dir", &self.dir, e))?;
-            } else {
-                self.dir_dirty = true;
-            }
-        }
-        self.next_index = from;
-        if let Some(first) = containing {
-            let seg = self.segments.get_mut(&first).expect("segment");
-            let offsets = seg.offsets.as_mut().expect("loaded");
-            let keep = (from - first) as usize;
-            if keep < offsets.len() {
-                let cut_at = offsets[keep];
-                offsets.truncate(keep);
-                let file = seg.file(&*self.fs)?;
-                file.set_len(cut_at)
-                    .map_err(|e| Error::io("set_len", &seg.path, e))?;
-                seg.len_bytes = cut_at;
-                if durable {
-                    file.sync_data()
-                        .map_err(|e| Error::io("sync_data", &seg.path, e))?;
-                } else {
-                    self.dirty.insert(first);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Removes the segments whose every entry is at or below `boundary`, local files and
     /// archived segments (`tier.rs`: the manifest first, then the objects). Call only once
     /// the boundary is durable. Removing every segment restarts the log at `boundary + 1`.
@@ -454,6 +456,8 @@ impl SegmentLog {
             dir_dirty: false,
             pending: Vec::new(),
             pending_at: 0,
+            pending_cut: None,
+            generation: self.generation,
         }
     }
 
@@ -523,9 +527,7 @@ impl SegmentLog {
         if lo >= offsets.len() {
             return Ok(Vec::new());
         }
-        let hi = offsets.len().min(lo + count_max);
-        let start = offsets[lo];
-        let end = offsets.get(hi).copied().unwrap_or(seg.len_bytes);
+        let (start, end, hi) = span(offsets, lo, count_max, seg.len_bytes);
         let mut buf = vec![0u8; (end - start) as usize];
         let file = seg.file(&*fs)?;
         let n = file
@@ -538,13 +540,14 @@ impl SegmentLog {
                 "segment shorter than its index",
             ));
         }
-        let path = seg.path.clone();
+        let (buf, path) = (Bytes::from(buf), seg.path.clone());
+        let offsets = seg.offsets.as_ref().expect("loaded");
         decode_run(
-            Bytes::from(buf),
+            buf,
             start,
             first,
-            lo,
-            hi,
+            offsets,
+            (lo, hi),
             payload_max,
             skip_crc,
             &path,

@@ -120,39 +120,68 @@ pub(crate) fn check_header(buf: &[u8], seg: &Segment) -> Result<Header> {
     }
 }
 
-/// Decodes entries `first + lo .. first + hi` from `buf`, the records of one segment read
-/// from offset `start` of the file (or archived object) `path`. A record that does not
-/// decode, or carries another index, is corruption at its offset.
+/// The bytes to read for entries `first + lo ..` (at most `count_max` of them) of a segment
+/// whose entries' batches start at `offsets` and whose data ends at `len_bytes`: from the
+/// batch of the first to the end of the batch of the last (bounded by the next batch that
+/// holds a later entry). Returns `(start, end, hi)`: entries `lo..hi`.
+pub(crate) fn span(
+    offsets: &[u64],
+    lo: usize,
+    count_max: usize,
+    len_bytes: u64,
+) -> (u64, u64, usize) {
+    let hi = offsets.len().min(lo + count_max);
+    let last_at = offsets[hi - 1];
+    let end = (offsets[hi..].iter())
+        .find(|&&at| at > last_at)
+        .copied()
+        .unwrap_or(len_bytes);
+    (offsets[lo], end, hi)
+}
+
+/// Decodes entries `first + lo .. first + hi` from `buf`, the bytes of one segment read from
+/// offset `start` of the file (or archived object) `path`, where `offsets[i]` is the start
+/// of the batch holding entry `first + i`. A batch that does not decode, or does not hold
+/// the entry the index says, is corruption at its offset.
 #[allow(clippy::too_many_arguments)] // one segment's read, spelled out
 pub(crate) fn decode_run(
     buf: Bytes,
     start: u64,
     first: u64,
-    lo: usize,
-    hi: usize,
+    offsets: &[u64],
+    (lo, hi): (usize, usize),
     payload_max: u32,
     skip_crc: bool,
     path: &std::path::Path,
 ) -> Result<Vec<crate::types::Entry>> {
     let mut out = Vec::with_capacity(hi.saturating_sub(lo));
-    let mut pos = 0usize;
-    for i in lo..hi {
-        let rec = record::decode_record(&buf[pos..], payload_max, skip_crc)
-            .map_err(|e| Error::corruption(path, start + pos as u64, format!("{e:?}")))?;
-        if rec.index != first + i as u64 {
-            return Err(Error::corruption(
-                path,
-                start + pos as u64,
-                "unexpected record index",
-            ));
+    let mut i = lo;
+    while i < hi {
+        let at = offsets[i];
+        let pos = (at - start) as usize;
+        let corrupt = |why: String| Error::corruption(path, at, why);
+        let b = record::decode_batch(&buf[pos..], payload_max, skip_crc)
+            .map_err(|e| corrupt(format!("{e:?}")))?;
+        let had = i;
+        let wanted = first + i as u64;
+        for e in b.entries().skip_while(|e| e.index < wanted) {
+            if i == hi || e.index != first + i as u64 || offsets[i] != at {
+                break;
+            }
+            let payload_start = pos + e.payload_at;
+            out.push(crate::types::Entry {
+                index: e.index,
+                term: e.term,
+                payload: buf.slice(payload_start..payload_start + e.payload.len()),
+            });
+            i += 1;
         }
-        let payload_start = pos + rec.size - rec.payload.len();
-        out.push(crate::types::Entry {
-            index: rec.index,
-            term: rec.term,
-            payload: buf.slice(payload_start..payload_start + rec.payload.len()),
-        });
-        pos += rec.size;
+        if i == had {
+            return Err(corrupt(format!(
+                "batch does not hold entry {}",
+                first + i as u64
+            )));
+        }
     }
     Ok(out)
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::{check_header, decode_run, parse_segment_name, segment_name, SegmentLog};
+use super::{check_header, decode_run, parse_segment_name, segment_name, span, SegmentLog};
 use crate::archive::manifest::{ArchivedSeg, Manifest};
 use crate::archive::{Archive, ArchiveHandle};
 use crate::canary::Canary;
@@ -149,11 +149,8 @@ impl SegmentLog {
             self.payload_size_max_bytes,
             self.canaries.on(Canary::SkipChecksum),
         );
-        // Records `lo..hi` of the segment span bytes `start..end`.
-        let span = |offsets: &[u64]| {
-            let hi = offsets.len().min(lo + count_max);
-            (offsets[lo], offsets.get(hi).copied().unwrap_or(s.len), hi)
-        };
+        // Entries `lo..hi` of the segment span bytes `start..end`.
+        let span = |offsets: &[u64]| span(offsets, lo, count_max, s.len);
         let (run, start, hi) = match self.tier.offsets.get(&s.first) {
             Some(offsets) => {
                 let (start, end, hi) = span(offsets);
@@ -169,7 +166,17 @@ impl SegmentLog {
             }
         };
         let path = Path::new(&name);
-        decode_run(run, start, s.first, lo, hi, payload_max, skip_crc, path)
+        let offsets = &self.tier.offsets[&s.first];
+        decode_run(
+            run,
+            start,
+            s.first,
+            offsets,
+            (lo, hi),
+            payload_max,
+            skip_crc,
+            path,
+        )
     }
 
     /// Archived segment `s` whole, checked (crc32, header, every record) and indexed.

@@ -1,10 +1,13 @@
-//! The on-disk format, written independently of the engine (`record.rs`), so tests can
-//! forge headers and records the way an operator or an attacker would.
+//! The on-disk format (version 2), written independently of the engine (`record/`), so tests
+//! can forge headers and batches the way an operator or an attacker would.
+//!
+//! A batch: magic u32 | len u32 | crc u32 (over len ‖ body) | body; the body: varints
+//! first_index, durable_hint, generation, count, then per entry varints term_delta and
+//! payload_len, and the payload.
 
 pub const SEGMENT_HEADER_LEN: usize = 32;
-pub const RECORD_MAGIC: u32 = 0x5242_4c4c;
-pub const RECORD_HEADER_LEN: usize = 12;
-pub const RECORD_BODY_OVERHEAD: usize = 32;
+pub const BATCH_MAGIC: u32 = 0x3242_4c4c;
+pub const BATCH_FRAME_LEN: usize = 12;
 
 /// crc32 (IEEE), table-driven.
 pub fn crc32(parts: &[&[u8]]) -> u32 {
@@ -37,7 +40,7 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
 pub fn segment_header(first_index: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[0..8].copy_from_slice(b"LOGBOOK\x01");
-    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    h[8..12].copy_from_slice(&2u32.to_le_bytes());
     h[16..24].copy_from_slice(&first_index.to_le_bytes());
     let crc = crc32(&[&h[0..24]]);
     h[24..28].copy_from_slice(&crc.to_le_bytes());
@@ -52,64 +55,145 @@ pub fn rewrite_header(bytes: &mut Vec<u8>, first_index: u64) {
     bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&segment_header(first_index));
 }
 
-/// One valid record.
-pub fn record(index: u64, term: u64, durable_hint: u64, payload: &[u8]) -> Vec<u8> {
-    let len = (RECORD_BODY_OVERHEAD + payload.len()) as u32;
-    let mut body = Vec::with_capacity(len as usize);
-    body.extend_from_slice(&index.to_le_bytes());
-    body.extend_from_slice(&term.to_le_bytes());
-    body.extend_from_slice(&durable_hint.to_le_bytes());
-    body.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    body.extend_from_slice(payload);
-    let mut out = Vec::with_capacity(RECORD_HEADER_LEN + body.len());
-    out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32(&[&len.to_le_bytes(), &body]).to_le_bytes());
+/// Appends the LEB128 varint of `v`.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for k in 0..10 {
+        let b = *buf.get(*pos + k)?;
+        if k == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * k);
+        if b & 0x80 == 0 {
+            if k > 0 && b == 0 {
+                return None;
+            }
+            *pos += k + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A valid batch of entries `(term, payload)` from `first_index` (none: a truncation alone).
+pub fn batch(
+    first_index: u64,
+    durable_hint: u64,
+    generation: u64,
+    entries: &[(u64, &[u8])],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    for v in [first_index, durable_hint, generation, entries.len() as u64] {
+        put_varint(&mut body, v);
+    }
+    let mut prev = 0;
+    for (term, payload) in entries {
+        put_varint(&mut body, term - prev);
+        put_varint(&mut body, payload.len() as u64);
+        body.extend_from_slice(payload);
+        prev = *term;
+    }
+    let len = (body.len() as u32).to_le_bytes();
+    let mut out = BATCH_MAGIC.to_le_bytes().to_vec();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc32(&[&len, &body]).to_le_bytes());
     out.extend_from_slice(&body);
     out
 }
 
-/// A decoded valid record: (index, term, durable_hint, payload, size).
-pub type Rec = (u64, u64, u64, Vec<u8>, usize);
+/// One valid batch of one entry, generation 0.
+pub fn record(index: u64, term: u64, durable_hint: u64, payload: &[u8]) -> Vec<u8> {
+    batch(index, durable_hint, 0, &[(term, payload)])
+}
 
-/// The record at the start of `buf` if it is checksum-valid.
-pub fn decode(buf: &[u8]) -> Option<Rec> {
-    if buf.len() < RECORD_HEADER_LEN + RECORD_BODY_OVERHEAD
-        || u32::from_le_bytes(buf[0..4].try_into().unwrap()) != RECORD_MAGIC
+/// A decoded valid batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub first_index: u64,
+    pub durable_hint: u64,
+    pub generation: u64,
+    /// (index, term, payload)
+    pub entries: Vec<(u64, u64, Vec<u8>)>,
+    pub size: usize,
+}
+
+/// The batch at the start of `buf` if it is checksum-valid and decodes whole.
+pub fn decode(buf: &[u8]) -> Option<Batch> {
+    if buf.len() < BATCH_FRAME_LEN
+        || u32::from_le_bytes(buf[0..4].try_into().unwrap()) != BATCH_MAGIC
     {
         return None;
     }
     let len = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
-    if len < RECORD_BODY_OVERHEAD || buf.len() - RECORD_HEADER_LEN < len {
+    if buf.len() - BATCH_FRAME_LEN < len {
         return None;
     }
-    let body = &buf[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len];
-    let f = |i: usize| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().unwrap());
-    if f(3) != (len - RECORD_BODY_OVERHEAD) as u64 {
-        return None;
-    }
+    let body = &buf[BATCH_FRAME_LEN..BATCH_FRAME_LEN + len];
     if crc32(&[&buf[4..8], body]) != u32::from_le_bytes(buf[8..12].try_into().unwrap()) {
         return None;
     }
-    Some((
-        f(0),
-        f(1),
-        f(2),
-        body[RECORD_BODY_OVERHEAD..].to_vec(),
-        RECORD_HEADER_LEN + len,
-    ))
+    let mut pos = 0;
+    let mut f = [0u64; 4];
+    for v in &mut f {
+        *v = get_varint(body, &mut pos)?;
+    }
+    let [first_index, durable_hint, generation, count] = f;
+    if durable_hint >= first_index || count > body.len() as u64 {
+        return None;
+    }
+    let (mut term, mut entries) = (0u64, Vec::new());
+    for k in 0..count {
+        term = term.checked_add(get_varint(body, &mut pos)?)?;
+        let plen = get_varint(body, &mut pos)? as usize;
+        let payload = body.get(pos..pos.checked_add(plen)?)?.to_vec();
+        pos += plen;
+        entries.push((first_index.checked_add(k)?, term, payload));
+    }
+    (pos == body.len()).then_some(Batch {
+        first_index,
+        durable_hint,
+        generation,
+        entries,
+        size: BATCH_FRAME_LEN + len,
+    })
 }
 
-/// Every checksum-valid record in a segment file, walking the records in order from the
-/// header (the way the engine wrote them; no resync).
-pub fn records(file: &[u8]) -> Vec<Rec> {
+/// A decoded entry: (index, term, durable_hint of its batch, payload, size), where `size`
+/// is its batch's size for the batch's last entry and 0 for the others (so sizes sum to the
+/// bytes of the batches holding entries).
+pub type Rec = (u64, u64, u64, Vec<u8>, usize);
+
+fn flatten(b: &Batch) -> impl Iterator<Item = Rec> + '_ {
+    let n = b.entries.len();
+    (b.entries.iter().enumerate()).map(move |(k, (i, t, p))| {
+        (
+            *i,
+            *t,
+            b.durable_hint,
+            p.clone(),
+            if k + 1 == n { b.size } else { 0 },
+        )
+    })
+}
+
+/// The valid batches of a segment file in order from the header (no resync), up to the
+/// first that does not decode.
+pub fn batches(file: &[u8]) -> Vec<Batch> {
     let mut out = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN;
     while pos < file.len() {
         match decode(&file[pos..]) {
-            Some(r) => {
-                pos += r.4;
-                out.push(r);
+            Some(b) => {
+                pos += b.size;
+                out.push(b);
             }
             None => break,
         }
@@ -117,17 +201,35 @@ pub fn records(file: &[u8]) -> Vec<Rec> {
     out
 }
 
-/// Every checksum-valid record anywhere in a file: at each offset where one decodes, then
-/// past it (a valid record inside another's payload is not looked for).
+/// Where the valid batches of a segment file end (walking them in order from the header).
+pub fn data_end(file: &[u8]) -> usize {
+    SEGMENT_HEADER_LEN + batches(file).iter().map(|b| b.size).sum::<usize>()
+}
+
+/// The live entries of a segment file: its batches in order from the header, a batch that
+/// starts below the index reached replacing the entries from there on (a truncation).
+pub fn records(file: &[u8]) -> Vec<Rec> {
+    let mut out: Vec<Rec> = Vec::new();
+    for b in batches(file) {
+        while out.last().is_some_and(|r| r.0 >= b.first_index) {
+            out.pop();
+        }
+        out.extend(flatten(&b));
+    }
+    out
+}
+
+/// The entries of every valid batch anywhere in a file: at each offset where one decodes,
+/// then past it (a valid batch inside another's payload is not looked for).
 pub fn records_anywhere(file: &[u8]) -> Vec<Rec> {
-    let magic = RECORD_MAGIC.to_le_bytes();
+    let magic = BATCH_MAGIC.to_le_bytes();
     let mut out = Vec::new();
     let mut pos = 0;
     while pos + 4 <= file.len() {
         if file[pos..pos + 4] == magic {
-            if let Some(r) = decode(&file[pos..]) {
-                pos += r.4;
-                out.push(r);
+            if let Some(b) = decode(&file[pos..]) {
+                pos += b.size;
+                out.extend(flatten(&b));
                 continue;
             }
         }

@@ -22,6 +22,8 @@ pub struct MemCounters {
     pub calls: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
+    /// `sync_data` and `sync_dir` calls.
+    pub fsyncs: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -219,6 +221,7 @@ impl FsFile for MemFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.fs.count();
+        self.fs.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -319,6 +322,7 @@ impl Fs for MemFs {
 
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         self.count();
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -151,9 +151,15 @@ impl Fs for TestFs {
 }
 
 /// Entries `from..=to` in `term`, with payloads that name their index.
+/// Entries `from..=to` of `term`, each payload naming its index and term, padded to 48 bytes
+/// (so a 4 KiB segment holds about 80 of them).
 pub fn entries(from: u64, to: u64, term: u64) -> Vec<logbook::Entry> {
     (from..=to)
-        .map(|i| logbook::Entry::new(i, term, format!("entry-{i}-term-{term}").into_bytes()))
+        .map(|i| {
+            let mut payload = format!("entry-{i}-term-{term}").into_bytes();
+            payload.resize(payload.len().max(48), b'.');
+            logbook::Entry::new(i, term, payload)
+        })
         .collect()
 }
 

@@ -33,7 +33,7 @@ impl Harness {
             return self.crash_and_recover();
         }
         match e {
-            Error::Corruption { path, .. } => Err(self.on_corruption(&path)),
+            e @ Error::Corruption { .. } => Err(self.on_corruption(&e)),
             Error::Io { .. } | Error::DiskFull { .. } | Error::Poisoned { .. } => {
                 // Fail-stop: no process can tell which pages a failed fsync dropped, so the
                 // node restarts from what is durable.
@@ -47,9 +47,12 @@ impl Harness {
         }
     }
 
-    /// The end of a run that saw `Error::Corruption` of `path`: correct if the run rotted
-    /// that file, a violation (7) otherwise.
-    pub(super) fn on_corruption(&mut self, path: &Path) -> Stop {
+    /// The end of a run that saw `e`, an `Error::Corruption`: correct if the run rotted the
+    /// file it names, a violation (7) otherwise.
+    pub(super) fn on_corruption(&mut self, e: &Error) -> Stop {
+        let Error::Corruption { path, .. } = e else {
+            unreachable!("called with a corruption");
+        };
         if self.rotted.iter().any(|p| p == path) {
             self.stats.corruption_reported += 1;
             self.trace.event(format_args!(
@@ -61,7 +64,7 @@ impl Harness {
             violation(
                 Invariant::Classification,
                 format!(
-                    "corruption reported in {} but no fault damaged that file's durable data",
+                    "corruption reported in {} but no fault damaged that file's durable data: {e}",
                     path.display()
                 ),
             )
@@ -182,7 +185,7 @@ impl Harness {
                     self.stats.crashes_during_recovery += 1;
                     self.crash();
                 }
-                Err(Error::Corruption { path, .. }) => return Err(self.on_corruption(&path)),
+                Err(e @ Error::Corruption { .. }) => return Err(self.on_corruption(&e)),
                 Err(e @ (Error::Io { .. } | Error::DiskFull { .. } | Error::Archive { .. })) => {
                     // Fail-stop here too: after a failed fsync the page cache may show data
                     // the disk dropped, and no process can tell. The node restarts from what
@@ -233,7 +236,7 @@ impl Harness {
         self.disk.set_faults_enabled(true);
         match read {
             Ok(r) => Ok(r),
-            Err(Error::Corruption { path, .. }) => Err(self.on_corruption(&path)),
+            Err(e @ Error::Corruption { .. }) => Err(self.on_corruption(&e)),
             Err(e) => Err(violation(
                 Invariant::Classification,
                 format!("reading the recovered store failed: {e}"),

@@ -143,12 +143,15 @@ impl Crashee {
         }
     }
 
-    /// A truncation or purge just returned: DiskFirst acknowledges it now, MemFirst once a
-    /// sync made after it completes.
+    /// A truncation or purge just returned: a DiskFirst purge is acknowledged now; a
+    /// MemFirst one, and every truncation (a DiskFirst truncation in the last segment is
+    /// durable with the next sync, docs/DESIGN.md §1), once an entry appended after it is
+    /// durable.
     fn ack_mutation(&mut self, ack: Line) {
-        match self.strategy {
-            Strategy::DiskFirst => emit(&[ack]),
-            Strategy::MemFirst => {
+        let now = self.strategy == Strategy::DiskFirst && !matches!(ack, Line::AckTruncate { .. });
+        match now {
+            true => emit(&[ack]),
+            false => {
                 let n = self.last().index + 1;
                 self.pending.push((ack, n));
                 self.poll_durable();

@@ -1,0 +1,121 @@
+//! Truncation on format 2 (docs/DESIGN.md §1, "On disk"): a cut inside the last segment is a
+//! truncation batch that the next sync makes durable together with the entries after it;
+//! a cut further back is durable before it returns; a segment with no room left for another
+//! truncation batch is rewritten with its kept entries and renamed over.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::{entries, mem_fs::MemFs};
+use logbook::{Config, Entry, FlushPolicy, Log, Strategy, SystemClock};
+
+fn dir() -> &'static Path {
+    Path::new("/store")
+}
+
+fn open(fs: &MemFs, cfg: &Config) -> Log {
+    Log::open(
+        Arc::new(fs.clone()),
+        Arc::new(SystemClock::new()),
+        dir(),
+        cfg.clone(),
+    )
+    .unwrap()
+}
+
+fn fsyncs(fs: &MemFs) -> u64 {
+    fs.counters.fsyncs.load(Ordering::Relaxed)
+}
+
+fn all(log: &mut Log) -> Vec<Entry> {
+    let (first, last) = (log.first_index(), log.last_index());
+    log.entries(first, last + 1, usize::MAX, u64::MAX).unwrap()
+}
+
+/// A follower resolving a conflict: truncate, then append. Under every strategy and policy
+/// the pair costs the fsyncs of the append alone (one `sync_data`), and the log reopens to
+/// the new entries.
+#[test]
+fn truncate_and_append_cost_one_fsync() {
+    for (name, cfg) in common::all_configs() {
+        let fs = MemFs::new();
+        let mut log = open(&fs, &cfg);
+        log.append(&entries(1, 20, 1)).unwrap();
+        log.sync().unwrap();
+        let before = fsyncs(&fs);
+        log.truncate(11).unwrap();
+        assert_eq!(
+            fsyncs(&fs),
+            before,
+            "{name}: the truncation alone fsyncs nothing"
+        );
+        log.append(&entries(11, 12, 2)).unwrap();
+        log.sync().unwrap();
+        assert_eq!(fsyncs(&fs), before + 1, "{name}: one fsync for the pair");
+        let mut want = entries(1, 10, 1);
+        want.extend(entries(11, 12, 2));
+        assert_eq!(all(&mut log), want, "{name}");
+        drop(log);
+        assert_eq!(all(&mut open(&fs, &cfg)), want, "{name} after a reopen");
+    }
+}
+
+/// Truncations in a row, each synced, in a full 4 KiB segment: past the room a segment
+/// keeps for truncation batches (4 KiB), the next truncation rewrites the segment with its
+/// kept entries under the same name; every state reads back, also after a reopen, and no
+/// rewrite leaves a file behind.
+#[test]
+fn truncations_in_a_row_end_in_a_rewrite_that_keeps_the_log() {
+    for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+        // The largest payload bounds how far a segment's last batch may run past its size;
+        // a small one leaves the truncation room alone as the slack.
+        let cfg = Config::new(strategy, FlushPolicy::Immediate)
+            .with_segment_size_bytes(4096)
+            .with_payload_size_max_bytes(64);
+        let fs = MemFs::new();
+        let mut log = open(&fs, &cfg);
+        // 1-byte payloads: 3 bytes an entry, so one 4 KiB segment holds all 1,300.
+        let es: Vec<Entry> = (1..=1300)
+            .map(|i| Entry::new(i, 1, vec![i as u8]))
+            .collect();
+        log.append(&es).unwrap();
+        log.sync().unwrap();
+        assert_eq!(fs.segment_firsts(dir()), [1], "one segment: {strategy:?}");
+        let seg = dir().join(format!("seg-{:020}.log", 1));
+        let full = fs.read(&seg).unwrap().len();
+        let mut renames = 0;
+        for from in (900..1300).rev() {
+            log.truncate(from).unwrap();
+            log.sync().unwrap();
+            let changes = fs.changes();
+            renames = changes.iter().filter(|c| c.starts_with("rename")).count();
+            assert_eq!(log.last_index(), from - 1);
+            if from % 50 == 0 {
+                assert_eq!(
+                    all(&mut log),
+                    es[..from as usize - 1],
+                    "{strategy:?} at {from}"
+                );
+                log.close().unwrap();
+                log = open(&fs, &cfg);
+                assert_eq!(
+                    all(&mut log),
+                    es[..from as usize - 1],
+                    "{strategy:?} reopened"
+                );
+            }
+        }
+        assert!(
+            renames >= 1,
+            "{strategy:?}: 400 truncation batches never filled the room"
+        );
+        let names: Vec<String> = fs.snapshot(dir()).into_keys().collect();
+        assert!(names.iter().all(|n| !n.ends_with(".compact")), "{names:?}");
+        assert!(fs.read(&seg).unwrap().len() < full + 4096 + 200);
+        drop(log);
+        assert_eq!(all(&mut open(&fs, &cfg)), es[..899]);
+    }
+}
