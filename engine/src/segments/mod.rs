@@ -99,20 +99,23 @@ pub(crate) struct SegmentLog {
 /// Pending bytes past which a write goes out at once instead of waiting for the sync.
 const PENDING_BYTES_MAX: usize = 1 << 20;
 
-/// Bytes a segment may hold past its size and the last batch's overshoot, for truncations
-/// written in place (`cut.rs`): a sixteenth of its size, at least 4 KiB (250 truncations
-/// in a row, each of at least one entry, with no append between).
-fn cuts_room_bytes(segment_size_bytes: u64) -> u64 {
-    (segment_size_bytes / 16).max(4096)
-}
-
 /// The largest byte length a segment file can legitimately have (see
 /// [`SegmentLog::segment_len_max`]).
+///
+/// Appends reach a segment only while it is shorter than its size, so they end at most one
+/// batch past it: the largest header and one entry of the largest payload (the
+/// *overshoot*). After that only truncation batches are added (`cut.rs`), each removing at
+/// least one of the entries written before, which take [`record::ENTRY_LEN_MIN`] bytes or
+/// more each; so they add at most `BATCH_HEADER_LEN_MAX / ENTRY_LEN_MIN` times the bytes
+/// written before. No segment the engine writes is longer, and no rewrite is ever needed
+/// to make room.
 pub(crate) fn segment_len_max(segment_size_bytes: u64, payload_size_max_bytes: u32) -> u64 {
     let overshoot = record::BATCH_HEADER_LEN_MAX as u64
         + 2 * record::varint::VARINT_LEN_MAX as u64
         + u64::from(payload_size_max_bytes);
-    segment_size_bytes + overshoot + cuts_room_bytes(segment_size_bytes)
+    let appended_max = segment_size_bytes + overshoot;
+    let cuts_per_byte = (record::BATCH_HEADER_LEN_MAX / record::ENTRY_LEN_MIN) as u64;
+    appended_max.saturating_mul(1 + cuts_per_byte)
 }
 
 impl SegmentLog {
@@ -225,7 +228,8 @@ impl SegmentLog {
     }
 
     /// The largest byte length a segment file can legitimately have: the segment size, the
-    /// last batch's overshoot (one entry and the largest header), and room for truncations.
+    /// last batch's overshoot, and the truncation batches after it (see
+    /// [`segment_len_max`]).
     pub fn segment_len_max(&self) -> u64 {
         segment_len_max(self.segment_size_bytes, self.payload_size_max_bytes)
     }
