@@ -118,3 +118,30 @@ fn truncations_in_a_row_keep_the_log_and_only_grow_the_segment() {
         assert_eq!(all(&mut open(&fs, &cfg)), es[..899]);
     }
 }
+
+/// A truncation written in place rides on the next sync: under `Immediate` it alone asks
+/// for none (the follower's append that comes next would wait behind it), under `Batch`
+/// its interval covers it, and `sync` (flush) makes it durable at once.
+#[test]
+fn a_truncation_alone_waits_for_the_next_sync() {
+    let batch = FlushPolicy::Batch {
+        threshold: 64,
+        interval_ms: 5,
+    };
+    // (policy, a deadline once the truncation alone is owed?)
+    for (policy, deadline) in [(FlushPolicy::Immediate, false), (batch, true)] {
+        let cfg = Config::new(Strategy::DiskFirst, policy);
+        let fs = MemFs::new();
+        let mut log = open(&fs, &cfg);
+        log.append(&entries(1, 10, 1)).unwrap();
+        log.sync().unwrap();
+        assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
+        log.truncate(6).unwrap();
+        assert!(!log.is_fully_durable(), "{policy:?}: the cut is owed");
+        assert_eq!(log.next_deadline_ms().is_some(), deadline, "{policy:?}");
+        let before = fsyncs(&fs);
+        log.sync().unwrap();
+        assert_eq!(fsyncs(&fs), before + 1, "{policy:?}: one fsync for the cut");
+        assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
+    }
+}

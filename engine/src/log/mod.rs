@@ -205,14 +205,23 @@ impl Log {
         !self.sync_owed()
     }
 
-    /// Whether anything is owed to the disk: entries above the durable index, or (MemFirst)
-    /// a truncation or boundary.
+    /// Whether anything is owed to the disk: writes (see [`Log::writes_owed`]), or a
+    /// truncation written in place and not yet synced.
     fn sync_owed(&self) -> bool {
+        self.writes_owed() || self.core.cut_owed.is_some()
+    }
+
+    /// Whether writes are owed: entries above the durable index, or (MemFirst) a truncation
+    /// or boundary not yet written. A truncation already written in place is not one: it
+    /// rides on the next sync, which a follower's next append brings at once, so under
+    /// `Immediate` it alone starts none (a sync for it would delay that append's); `Batch`
+    /// and `Adaptive` sync it when their interval or delay runs out, and `flush` at once.
+    fn writes_owed(&self) -> bool {
         let cuts_owed = match &self.mode {
             Mode::DiskFirst(_) => false,
             Mode::MemFirst(m) => m.owes_cuts(),
         };
-        self.core.last.index > self.core.durable_index || cuts_owed || self.core.cut_owed.is_some()
+        self.core.last.index > self.core.durable_index || cuts_owed
     }
 
     /// Whether the flush policy wants a sync at `now_ms`.
@@ -234,11 +243,11 @@ impl Log {
     }
 
     /// Whether the policy wants a sync for the number of entries owed alone, without a
-    /// clock: `Immediate` with anything owed, `Batch` at its threshold, `Adaptive` once the
+    /// clock: `Immediate` with any write owed, `Batch` at its threshold, `Adaptive` once the
     /// expected batch of append calls is owed. The interval (or delay) is the
     /// flusher's to watch; an append asks only this, so its hot path reads no clock.
     pub(crate) fn sync_due_by_count(&self) -> bool {
-        self.sync_owed()
+        self.writes_owed()
             && match self.core.cfg.flush {
                 FlushPolicy::Immediate => true,
                 FlushPolicy::Batch { threshold, .. } => {
@@ -255,6 +264,7 @@ impl Log {
         }
         let since = self.core.pending_since_ms.unwrap_or(0);
         Some(match self.core.cfg.flush {
+            FlushPolicy::Immediate if !self.writes_owed() => return None,
             FlushPolicy::Immediate => since,
             FlushPolicy::Batch { interval_ms, .. } => since.saturating_add(interval_ms),
             FlushPolicy::Adaptive { delay_max_us } => match self.core.pace.due_by_count() {
