@@ -40,8 +40,8 @@ use crate::types::{Entry, HardState, LogId};
 /// The bounds lengths on disk are judged by (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The store's `Config::segment_size_bytes`: a segment file longer than this plus one
-    /// largest batch is corruption.
+    /// The store's `Config::segment_size_bytes`: a segment file longer than any the engine
+    /// writes with it (see `segments::segment_len_max`) is corruption.
     pub segment_size_bytes: u64,
     /// The store's `Config::payload_size_max_bytes`: a batch claiming a longer payload is
     /// a bad batch.

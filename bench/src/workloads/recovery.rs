@@ -29,7 +29,12 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
     let lb_dir = fresh_dir(opts, "recover-logbook")?;
     eprintln!("  populating logbook with {count} entries");
     lb::populate(&lb_dir, count, &p, opts.segment_bytes, RECOVERY_BATCH)?;
-    eprintln!("  logbook: {} MiB on disk", dir_bytes(&lb_dir)? >> 20);
+    let lb_data = logbook_data_bytes(&lb_dir, opts.segment_bytes)?;
+    eprintln!(
+        "  logbook: {} MiB of files, {} MiB of data",
+        dir_bytes(&lb_dir)? >> 20,
+        lb_data >> 20
+    );
     // A restarted Raft node's snapshot sits near the end: the hinted open preloads the
     // segment holding it and the ones after (the last `HINT_TAIL` entries, give or take a
     // segment) and leaves the rest on disk.
@@ -141,8 +146,14 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
         // would compare different work.
         let mut row = Row::new(&warm_w, name);
         row.lat = s.summary();
+        // logbook's files include the active segment's preallocated space; its data ends
+        // where its last batch does.
+        let data = match dir == &lb_dir {
+            true => format!(" ({} MiB of data)", lb_data >> 20),
+            false => String::new(),
+        };
         row.note = format!(
-            "{note}; {got} entries; {on_disk} MiB on disk; {} run(s)",
+            "{note}; {got} entries; {on_disk} MiB on disk{data}; {} run(s)",
             opts.warm_runs
         );
         emit(row);
@@ -174,4 +185,15 @@ pub fn recovery(opts: &Opts, emit: &mut dyn FnMut(Row)) -> Res<()> {
     remove_dir(&re_dir);
     remove_dir(&ow_dir);
     Ok(())
+}
+
+/// The bytes logbook's store in `dir` holds: `meta` and each segment up to the end of its
+/// last batch (the active segment's preallocated space left out).
+fn logbook_data_bytes(dir: &std::path::Path, segment_bytes: u64) -> Res<u64> {
+    let limits = logbook::inspect::Limits {
+        segment_size_bytes: segment_bytes,
+        ..Default::default()
+    };
+    let st = logbook::inspect::stat(std::sync::Arc::new(logbook::StdFs), dir, &limits)?;
+    Ok(st.meta_bytes + st.segments.iter().map(|s| s.data_bytes).sum::<u64>())
 }
