@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::canary::Canary;
 use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
@@ -369,6 +370,8 @@ impl Store {
                     let caller_leads = leader == Leader::Caller && strategy == Strategy::DiskFirst;
                     let due_by_count = log.sync_due_by_count();
                     let wake = !caller_leads && flusher_sleeping && (was_idle || due_by_count);
+                    let canaries = log.config().canaries;
+                    let wake = wake && !canaries.on(Canary::MissedFlusherKick);
                     // The same contract from the flusher's side, for `Wakeups::flusher_late`:
                     // nobody but the flusher syncs a callback's or a MemFirst append's entries.
                     let for_flusher = leader == Leader::Flusher || strategy == Strategy::MemFirst;
