@@ -351,3 +351,24 @@ fn a_truncation_tells_the_threads_waiting_for_a_change() {
     assert_eq!(held_back.join().unwrap().unwrap(), 4);
     assert_every_release_woke(&store);
 }
+
+/// The sync of a blocking DiskFirst append is its caller's, who leads it from `wait`: the
+/// flusher is owed no kick for it. When the caller does not wait (yet), the flusher finds
+/// the work by its own timeout, and that wake-up is not late (`flusher_late == 0`).
+#[test]
+fn a_callers_own_sync_owes_the_flusher_no_kick() {
+    let batch = FlushPolicy::Batch {
+        threshold: 1_000,
+        interval_ms: 5,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Config::new(Strategy::DiskFirst, batch)).unwrap();
+    for i in 1..=2 {
+        let_the_flusher_sleep();
+        let appended = store.append_deferred(&entries(i, i, 1)).unwrap();
+        // Synced by the flusher, at its timeout: nothing kicked it.
+        until_durable(&store, i);
+        assert_eq!(store.wait(appended).unwrap(), i);
+    }
+    assert_every_release_woke(&store);
+}
