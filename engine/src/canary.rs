@@ -45,11 +45,14 @@ pub enum Canary {
     /// `Store`: the relay of wake-ups is dropped: of the waiters a finished sync released,
     /// only the first few are woken, and the rest return when their park times out.
     LostWakeup,
+    /// `Store`: an append never kicks the flusher, so a callback's or a MemFirst append's
+    /// sync waits for the flusher's next timeout (up to 100 ms) instead of starting at once.
+    MissedFlusherKick,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 17] = [
+    pub const ALL: [Canary; 18] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -67,6 +70,7 @@ impl Canary {
         Canary::ColdOutlivesTruncate,
         Canary::ArchiveDeleteBeforeManifest,
         Canary::LostWakeup,
+        Canary::MissedFlusherKick,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -89,6 +93,7 @@ impl Canary {
             Canary::ColdOutlivesTruncate => "cold-outlives-truncate",
             Canary::ArchiveDeleteBeforeManifest => "archive-delete-before-manifest",
             Canary::LostWakeup => "lost-wakeup",
+            Canary::MissedFlusherKick => "missed-flusher-kick",
         }
     }
 

@@ -123,6 +123,12 @@ pub(crate) struct WakeupCounts {
     /// Waiters that looked while still parked and found their wait over: nothing woke them,
     /// though the sync (or truncation) that ended their wait had run.
     pub late: AtomicU64,
+    /// `Store` only: flusher wake-ups that found a sync due which an append owed it a kick
+    /// for, and no kick came (it woke by its timeout instead).
+    pub flusher_late: AtomicU64,
+    /// `Store` only: wake-ups of threads waiting on `changed` that slept through a change
+    /// that notified nobody, though they were waiting (a later change woke them).
+    pub changed_late: AtomicU64,
 }
 
 impl WakeupCounts {

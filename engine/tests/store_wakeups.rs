@@ -8,10 +8,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
-use common::entries;
-use logbook::{Config, Error, FlushPolicy, LogId, Store, Strategy, Wakeups};
+use common::{entries, TestFs};
+use logbook::{Config, Error, FlushPolicy, LogId, Store, Strategy, SystemClock, Wakeups};
 
 /// A batch policy whose interval never comes in a test: only the caller, a flush, or a
 /// truncation or purge can end a wait.
@@ -37,6 +38,14 @@ fn settled(store: &Store) -> Wakeups {
 
 fn assert_every_release_woke(store: &Store) -> Wakeups {
     let w = settled(store);
+    assert_eq!(
+        w.flusher_late, 0,
+        "the flusher found a sync it was owed a kick for by its timeout: {w:?}"
+    );
+    assert_eq!(
+        w.changed_late, 0,
+        "a thread waiting for a change slept through one that notified nobody: {w:?}"
+    );
     assert_eq!(
         w.late, 0,
         "a waiter found its wait over while parked: {w:?}"
@@ -107,9 +116,7 @@ fn every_waiter_a_sync_released_is_woken_by_it() {
 /// Appends `1..=5` and starts a thread that waits for them: parked, or about to park; under
 /// `NEVER` its wait ends only by what the test does next.
 fn parked_waiter(store: &Arc<Store>) -> std::thread::JoinHandle<logbook::Result<u64>> {
-    let appended = store.append_deferred(&entries(1, 5, 1)).unwrap();
-    let s = store.clone();
-    std::thread::spawn(move || s.wait(appended))
+    parked_waiter_for(store, 1, 5)
 }
 
 #[test]
@@ -206,4 +213,162 @@ fn waiters_for_the_same_index_are_each_parked_and_each_released() {
     let w = assert_every_release_woke(&store);
     // Each of the three parks was ended by the sync's release or by the waiter's own look.
     assert!(w.parked >= 3 && w.released >= 1, "{w:?}");
+}
+
+/// Long enough for the flusher to have looked at the log and gone to sleep (for up to
+/// 100 ms, its longest sleep): a kick is then what wakes it.
+fn let_the_flusher_sleep() {
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+/// Returns once `durable_index() >= index`, by looking only: leading a sync here (as
+/// `wait_durable` or `flush` would) would do the flusher's job for it.
+fn until_durable(store: &Store, index: u64) {
+    for _ in 0..5_000 {
+        if store.durable_index().unwrap() >= index {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("{index} never became durable: {:?}", store.wakeups());
+}
+
+/// Appends `i..=i` (with a callback, or by `append`) and returns once it is durable, by the flusher's sync.
+fn append_for_the_flusher(store: &Store, i: u64, callback: bool) {
+    if callback {
+        let (tx, rx) = mpsc::channel();
+        store
+            .append_with_callback(&entries(i, i, 1), move |r| tx.send(r).unwrap())
+            .unwrap();
+        let r = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the callback ran");
+        assert_eq!(r.unwrap(), i);
+    } else {
+        assert_eq!(store.append(&entries(i, i, 1)).unwrap(), i);
+        until_durable(store, i);
+    }
+}
+
+/// The flusher is kicked for each sync an append leaves it (`flusher_late == 0`): a
+/// callback's (DiskFirst) and every MemFirst append's, both the one that makes a sync due by
+/// count (`Immediate`) and the first entry owed under a `Batch` interval shorter than the
+/// flusher's sleep (the kick makes it plan for the interval). A missed kick still gets the
+/// entries synced, by the flusher's timeout up to 100 ms later: only the count shows it.
+#[test]
+fn the_flusher_is_kicked_for_every_sync_an_append_leaves_it() {
+    let batch = FlushPolicy::Batch {
+        threshold: 1_000,
+        interval_ms: 5,
+    };
+    let cases = [
+        (Strategy::DiskFirst, FlushPolicy::Immediate, true),
+        (Strategy::DiskFirst, batch, true),
+        (Strategy::MemFirst, FlushPolicy::Immediate, false),
+        (Strategy::MemFirst, batch, false),
+        (Strategy::MemFirst, FlushPolicy::Immediate, true),
+    ];
+    for (strategy, policy, callback) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Config::new(strategy, policy)).unwrap();
+        for i in 1..=3 {
+            let_the_flusher_sleep();
+            append_for_the_flusher(&store, i, callback);
+        }
+        let w = assert_every_release_woke(&store);
+        assert_eq!(w.parked, 0, "{strategy:?} {policy:?}: nobody waited: {w:?}");
+    }
+}
+
+/// A pipelined round (the leader goes on at once with the sync the parked waiters need)
+/// tells the threads waiting for a change: a `flush` waiting for the sync in flight looks
+/// again after each round, not only after the last.
+#[test]
+fn a_pipelined_round_tells_the_threads_waiting_for_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = TestFs::default();
+    let cfg = Config::new(Strategy::DiskFirst, FlushPolicy::Immediate);
+    let clock = Arc::new(SystemClock::new());
+    let store = Arc::new(Store::open_with(Arc::new(fs.clone()), clock, dir.path(), cfg).unwrap());
+    fs.hold_syncs(true);
+    let s = store.clone();
+    let leader = std::thread::spawn(move || s.append(&entries(1, 5, 1)));
+    for _ in 0..10_000 {
+        if fs
+            .counters
+            .syncs_held_now
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Waits for a second sync: the first one's leader runs it at once, as a pipelined round.
+    let waiter = parked_waiter_for(&store, 6, 8);
+    until_parked(&store);
+    let s = store.clone();
+    let flusher = std::thread::spawn(move || s.flush());
+    std::thread::sleep(Duration::from_millis(30));
+    fs.hold_syncs(false);
+    assert_eq!(leader.join().unwrap().unwrap(), 5);
+    assert_eq!(waiter.join().unwrap().unwrap(), 8);
+    flusher.join().unwrap().unwrap();
+    assert_eq!(store.durable_index().unwrap(), 8);
+    assert_every_release_woke(&store);
+}
+
+/// Appends `from..=to` and starts a thread that waits for them.
+fn parked_waiter_for(
+    store: &Arc<Store>,
+    from: u64,
+    to: u64,
+) -> std::thread::JoinHandle<logbook::Result<u64>> {
+    let appended = store.append_deferred(&entries(from, to, 1)).unwrap();
+    let s = store.clone();
+    std::thread::spawn(move || s.wait(appended))
+}
+
+/// A truncation tells the threads waiting for a change: here a MemFirst append held back by
+/// `unflushed_bytes_max`, which a sync or a cut may let in. Under `NEVER` no sync comes by
+/// itself, so without the truncation's notification it waits for the final `flush`.
+#[test]
+fn a_truncation_tells_the_threads_waiting_for_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config::new(Strategy::MemFirst, NEVER).with_unflushed_bytes_max(40);
+    let store = Arc::new(Store::open(dir.path(), cfg).unwrap());
+    // 42 bytes of payload: over the bound, accepted because nothing else is unflushed.
+    store.append(&entries(1, 3, 1)).unwrap();
+    let s = store.clone();
+    let held_back = std::thread::spawn(move || s.append(&entries(4, 4, 1)));
+    // Each truncation (from past the end: it cuts nothing) is a change a waiter must see;
+    // the appender waits through at least one of them.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(5));
+        store.truncate(4).unwrap();
+    }
+    store.flush().unwrap();
+    assert_eq!(held_back.join().unwrap().unwrap(), 4);
+    assert_every_release_woke(&store);
+}
+
+/// The sync of a blocking DiskFirst append is its caller's, who leads it from `wait`: the
+/// flusher is owed no kick for it. When the caller does not wait (yet), the flusher finds
+/// the work by its own timeout, and that wake-up is not late (`flusher_late == 0`).
+#[test]
+fn a_callers_own_sync_owes_the_flusher_no_kick() {
+    let batch = FlushPolicy::Batch {
+        threshold: 1_000,
+        interval_ms: 5,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Config::new(Strategy::DiskFirst, batch)).unwrap();
+    for i in 1..=2 {
+        let_the_flusher_sleep();
+        let appended = store.append_deferred(&entries(i, i, 1)).unwrap();
+        // Synced by the flusher, at its timeout: nothing kicked it.
+        until_durable(&store, i);
+        assert_eq!(store.wait(appended).unwrap(), i);
+    }
+    assert_every_release_woke(&store);
 }

@@ -194,6 +194,10 @@ pub struct ThreadsSpec {
     pub pct_depth: usize,
     /// Simulated ms the ticker thread advances the clock per step, at most.
     pub tick_max_ms: u64,
+    /// Flushes run outside the sequencer (a thread that makes the log durable on its own
+    /// schedule), beside the appends, truncations and purges: they wait for the sync in
+    /// flight to end while those run, so every change must notify them.
+    pub unsequenced_flush: bool,
 }
 
 impl Default for ThreadsSpec {
@@ -203,6 +207,7 @@ impl Default for ThreadsSpec {
             scheduler: SchedulerSpec::Random,
             pct_depth: 3,
             tick_max_ms: 2,
+            unsequenced_flush: false,
         }
     }
 }

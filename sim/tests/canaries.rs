@@ -40,6 +40,9 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         // A lost wake-up is acknowledged all the same (the waiter's park times out): only
         // the wake-up count of a store run (`Store::wakeups`) catches it.
         Canary::LostWakeup => &["store-wakeups-disk-first", "store-disk-first-batch"],
+        // A missed kick of the flusher is only latency (it looks again within 100 ms): only
+        // the late flusher wake-ups a store run counts (`Wakeups::flusher_late`) catch it.
+        Canary::MissedFlusherKick => &["store-mem-first-batch", "store-disk-first-immediate"],
     }
 }
 

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::canary::Canary;
 use crate::clock::Clock;
 use crate::config::{Config, Strategy};
 use crate::error::{Error, Result};
@@ -83,12 +84,28 @@ struct State {
     /// The flusher is waiting on `Shared::work`. When it is not, it looks at the log again
     /// before it next waits, so a kick would be a wasted syscall.
     flusher_sleeping: bool,
+    /// An append left the flusher work it must be kicked for, and no kick has answered it
+    /// since the flusher last looked (see [`Wakeups::flusher_late`]).
+    kick_owed: bool,
+    /// Changes that `changed` waiters must look at (the end of a sync or of a pipelined
+    /// round, a truncation, purge or archive), counted; and the last of them that notified
+    /// nobody (see [`Wakeups::changed_late`]).
+    changed_events: u64,
+    changed_silent: u64,
 }
 
 impl State {
     /// What the group-commit core sees of the log at `now_ms`; `None` once closed.
     fn view(&self, now_ms: u64) -> Option<LogView<'_>> {
         self.log.as_ref().map(|log| log_view(log, now_ms))
+    }
+
+    /// A change `changed` waiters must look at, which notifies them if `notifies`.
+    fn changed_event(&mut self, notifies: bool) {
+        self.changed_events += 1;
+        if !notifies {
+            self.changed_silent = self.changed_events;
+        }
     }
 }
 
@@ -126,12 +143,17 @@ struct Shared {
     wakeups: Arc<WakeupCounts>,
 }
 
-/// How the parked durability waiters of a [`Store`] were released, counted since it opened.
+/// How the threads of a [`Store`] that wait were woken, counted since it opened: the parked
+/// durability waiters, the flusher, and the threads waiting for a change (backpressure, a
+/// sync in flight, a truncation or flush waiting for the sync to end).
 ///
 /// The contract: a waiter is woken by the sync (or truncation, purge, close) that ended its
 /// wait, directly or through the relay, never left to find out when its park times out. So
 /// once every waiter has returned, `parked == released + expired`, `woken == released` and
-/// `late == 0`; the simulator checks all three after every store incarnation.
+/// `late == 0`. Likewise the flusher is kicked for the work an append leaves it, and every
+/// change wakes the threads waiting for one: `flusher_late == 0` and `changed_late == 0`.
+/// The simulator checks all five after every store incarnation. A late wake-up costs only
+/// latency (every wait ends in the end), so no acknowledgement shows it: only these do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wakeups {
     /// Parks: a waiter entered the parked set.
@@ -146,6 +168,22 @@ pub struct Wakeups {
     /// Waiters that looked while still parked and found their wait already over: released
     /// by a timeout (or a spurious wake-up) instead of by what ended their wait.
     pub late: u64,
+    /// Flusher wake-ups that came late: an append left the flusher work to sync while it
+    /// slept (a callback's or a MemFirst append's entries, which nobody else syncs, that made
+    /// the log owe its first entry or made a sync due by count) and no kick answered it, so
+    /// the flusher woke by its timeout (up to 100 ms later) and found a sync due.
+    ///
+    /// What the append owed is noted under the lock from what it saw, and a kick answers it
+    /// in the same critical section, so the race of a timeout that fires just before a kick
+    /// (the flusher then finds the kick's work) does not count. Neither does a blocking
+    /// DiskFirst append's work (its caller leads the sync), nor work the flusher finds when
+    /// it wakes at a deadline it planned (the policy's interval) or because it was awake.
+    pub flusher_late: u64,
+    /// Wake-ups of threads waiting for a change (`append` under backpressure or behind a
+    /// sync in flight, `flush`, `truncate`, `purge`) that slept through a change that
+    /// notified nobody although they were waiting: the end of a sync or of a pipelined
+    /// round, a truncation, a purge. A later change woke them, so the wait was only longer.
+    pub changed_late: u64,
 }
 
 /// A thread-safe store. Cheap to share behind an `Arc`.
@@ -181,6 +219,9 @@ impl Store {
                 in_flight_upto: None,
                 changed_waiters: 0,
                 flusher_sleeping: false,
+                kick_owed: false,
+                changed_events: 0,
+                changed_silent: 0,
             }),
             changed: Condvar::new(),
             work: Condvar::new(),
@@ -327,8 +368,15 @@ impl Store {
                         strategy,
                     };
                     let caller_leads = leader == Leader::Caller && strategy == Strategy::DiskFirst;
-                    let wake =
-                        !caller_leads && flusher_sleeping && (was_idle || log.sync_due_by_count());
+                    let due_by_count = log.sync_due_by_count();
+                    let wake = !caller_leads && flusher_sleeping && (was_idle || due_by_count);
+                    let canaries = log.config().canaries;
+                    let wake = wake && !canaries.on(Canary::MissedFlusherKick);
+                    // The same contract from the flusher's side, for `Wakeups::flusher_late`:
+                    // nobody but the flusher syncs a callback's or a MemFirst append's entries.
+                    let for_flusher = leader == Leader::Flusher || strategy == Strategy::MemFirst;
+                    st.kick_owed |= for_flusher && (was_idle || due_by_count);
+                    st.kick_owed &= !wake;
                     drop(st);
                     if wake {
                         self.shared.work.notify_one();
@@ -336,6 +384,7 @@ impl Store {
                     return Ok(accepted);
                 }
                 Err(Error::Backpressure { .. }) => {
+                    st.kick_owed = false;
                     self.shared.work.notify_one();
                     st = wait_changed(&self.shared, st);
                 }
@@ -385,6 +434,8 @@ impl Store {
             expired: c.expired.load(Ordering::SeqCst),
             woken: c.woken.load(Ordering::SeqCst),
             late: c.late.load(Ordering::SeqCst),
+            flusher_late: c.flusher_late.load(Ordering::SeqCst),
+            changed_late: c.changed_late.load(Ordering::SeqCst),
         }
     }
 
@@ -470,6 +521,7 @@ impl Store {
             _ => st_ref.gc.wake_all(&view),
         };
         let watched = st.changed_waiters > 0;
+        st.changed_event(watched);
         drop(st);
         run_release(&self.shared, release);
         notify_changed(&self.shared, watched);

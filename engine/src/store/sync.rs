@@ -62,6 +62,7 @@ pub(super) fn lead_sync(shared: &Shared) {
         };
         st.in_flight_upto = Some(next.upto());
         let watched = st.changed_waiters > 0;
+        st.changed_event(watched);
         drop(guard);
         run_release(shared, release);
         notify_changed(shared, watched);
@@ -80,8 +81,9 @@ fn panic_cause(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Drops the lock, then wakes, calls back and tells the `changed` waiters.
-fn finish(shared: &Shared, st: MutexGuard<'_, State>, release: Release<Thread, CallbackBox>) {
+fn finish(shared: &Shared, mut st: MutexGuard<'_, State>, release: Release<Thread, CallbackBox>) {
     let watched = st.changed_waiters > 0;
+    st.changed_event(watched);
     drop(st);
     run_release(shared, release);
     notify_changed(shared, watched);
@@ -96,13 +98,19 @@ pub(super) fn run_release(shared: &Shared, release: Release<Thread, CallbackBox>
 }
 
 /// Waits on `changed`, counted so that notifiers can skip the syscall when nobody waits.
+/// Counts the wake-up in [`Wakeups::changed_late`] if a change while this thread was
+/// counted as waiting notified nobody.
 pub(super) fn wait_changed<'a>(
     shared: &'a Shared,
     mut st: MutexGuard<'a, State>,
 ) -> MutexGuard<'a, State> {
     st.changed_waiters += 1;
+    let since = st.changed_events;
     let mut st = shared.changed.wait(st);
     st.changed_waiters -= 1;
+    if st.changed_silent > since {
+        WakeupCounts::add(&shared.wakeups.changed_late, 1);
+    }
     st
 }
 
@@ -123,17 +131,27 @@ pub(super) fn unpark(shared: &Shared, threads: Vec<Thread>) {
 }
 
 /// The flusher: sleeps until the policy's next deadline (or a kick), then leads a sync.
+/// A wake-up that finds a sync due which an append owed it a kick for, unanswered, counts
+/// in [`Wakeups::flusher_late`]; every look answers what was owed before it.
 pub(super) fn flusher_loop(shared: &Shared) {
     let mut st = shared.state.lock();
+    let mut woke = false;
     loop {
         if st.shutdown {
             return;
         }
         let now = shared.clock.now_ms();
         let step = match st.view(now) {
-            Some(view) => st.gc.flusher_step(&view),
+            Some(view) => {
+                if woke && st.kick_owed && view.sync_due {
+                    WakeupCounts::add(&shared.wakeups.flusher_late, 1);
+                }
+                st.gc.flusher_step(&view)
+            }
             None => return,
         };
+        st.kick_owed = false;
+        woke = matches!(step, FlusherStep::Sleep { .. });
         match step {
             FlusherStep::Lead => {
                 drop(st);

@@ -215,6 +215,7 @@ impl Harness {
             timers: self.timers.clone(),
             strategy: self.cfg.strategy(),
             payload_seed: seeds::stream_seed(self.spec.seed, Stream::Payloads),
+            unsequenced_flush: self.spec.scenario.spec.threads.unsequenced_flush,
         });
         let done = Arc::new(AtomicBool::new(false));
         let ticker = self.spawn_ticker(done.clone());
@@ -294,6 +295,10 @@ impl Harness {
     /// within `LIVENESS_MS` (a releasing thread may still be on its way to the `unpark`),
     /// and none found its wait over while still parked. A waiter that times out instead is
     /// acknowledged all the same, so only this count tells a lost wake-up from a slow disk.
+    /// Likewise a late one: the flusher is kicked for every sync an append leaves it (not
+    /// found by its timeout, `flusher_late`), and every change notifies the threads waiting
+    /// for one (`changed_late`). The counts are atomics: reading them is no scheduling
+    /// point, and the trace line keeps its shape (the new counts appear only in a failure).
     fn check_wakeups(&self, world: &World) {
         let limit = self.clock.now() + LIVENESS_MS;
         let w = loop {
@@ -312,12 +317,13 @@ impl Harness {
         b.stats.checks += 1;
         b.wakeups_released += w.released;
         let accounted = w.parked == w.released + w.expired;
-        if b.stopped() || (accounted && w.woken == w.released && w.late == 0) {
+        let on_time = w.late == 0 && w.flusher_late == 0 && w.changed_late == 0;
+        if b.stopped() || (accounted && w.woken == w.released && on_time) {
             return;
         }
         let msg = format!(
-            "of {} parks, {} were released ({} woken) and {} expired; {} found their wait over while still parked (released by a timeout)",
-            w.parked, w.released, w.woken, w.expired, w.late
+            "of {} parks, {} were released ({} woken) and {} expired; {} found their wait over while still parked (released by a timeout); the flusher woke {} times by its timeout to a sync it was owed a kick for; {} waits for a change slept through one that notified nobody",
+            w.parked, w.released, w.woken, w.expired, w.late, w.flusher_late, w.changed_late
         );
         let k = self.last_op;
         b.violate(LIVENESS, msg, k);
