@@ -1,4 +1,7 @@
-//! Recovery's rules that only a second crash, or a record no clean run writes, exercises:
+//! Recovery's rules that only a second crash, or a batch no clean run writes, exercises:
+//! - a batch below the index its segment reached is a truncation only with a generation
+//!   above every earlier batch's: a stale or copied one ends the log as a torn tail and
+//!   removes nothing it would have replaced;
 //! - a record whose term goes backwards (what a truncation that was never made durable
 //!   leaves behind, with the old leader's entries after the new leader's) ends the log: cut
 //!   as a torn tail while nothing proves it durable;
@@ -85,6 +88,36 @@ fn a_record_whose_term_goes_backwards_is_cut_while_nothing_proves_it_durable() {
                 "{cfg:?}: the stale record was cut from the file"
             );
             assert!(kept.iter().all(|r| r.1 == 2));
+        }
+    }
+}
+
+#[test]
+fn a_batch_below_the_index_reached_truncates_only_with_a_newer_generation() {
+    // (generation of a batch of entries 3..=4 written after 1..=5, what the log then holds)
+    let cases: [(u64, &[(u64, u64)]); 2] = [
+        // The generation every batch so far carries: a stale copy, not a truncation.
+        (0, &[(1, 2), (2, 2), (3, 2), (4, 2), (5, 2)]),
+        // A newer one: a truncation at 3 and its replacements.
+        (1, &[(1, 2), (2, 2), (3, 3), (4, 3)]),
+    ];
+    for cfg in configs() {
+        for (generation, want) in cases {
+            let (fs, seg) = five_in_term_2(&cfg);
+            let batch = format::batch(3, 2, generation, &[(3, b"new-3"), (3, b"new-4")]);
+            append_records(&fs, &seg, &[batch]);
+            let mut log = open(&fs, &cfg).unwrap();
+            let got: Vec<(u64, u64)> = (log.entries(1, 6, usize::MAX, u64::MAX).unwrap())
+                .iter()
+                .map(|e| (e.index, e.term))
+                .collect();
+            assert_eq!(got, want, "{cfg:?} generation {generation}");
+            let cut = u32::from(generation == 0);
+            assert_eq!(
+                log.stats().torn_cuts_at_open,
+                cut,
+                "{cfg:?} generation {generation}"
+            );
         }
     }
 }
