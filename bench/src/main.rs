@@ -10,6 +10,7 @@
 mod diag;
 mod machine;
 mod peers;
+mod pipeline;
 mod stats;
 mod tier;
 mod workloads;
@@ -39,6 +40,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
             `--only diag-open` (with --dir) reopens one large log for profiling recovery,
             `--only diag-memfirst` times MemFirst appends as the backlog grows to 4 M entries,
+            `--only diag-pipeline` keeps 64 appends in flight with blocking writers or with
+            one thread's callbacks,
             `--only tier` measures the archive tier (archived-entry reads, local disk use)
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";
@@ -70,7 +73,7 @@ fn run() -> Res<()> {
                 only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = only.iter().find(|g| {
                     !GROUPS.contains(&g.as_str())
-                        && !["diag", "targets", "diag-open", "diag-memfirst", "tier"]
+                        && !["diag", "targets", "diag-open", "diag-memfirst", "diag-pipeline", "tier"]
                             .contains(&g.as_str())
                 }) {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
@@ -172,6 +175,9 @@ fn run() -> Res<()> {
         }
         if only.iter().any(|g| g == "diag-memfirst") {
             diag::memfirst_backlog(&opts)?;
+        }
+        if only.iter().any(|g| g == "diag-pipeline") {
+            pipeline::pipeline(&opts)?;
         }
         if only.iter().any(|g| g == "diag-open") {
             diag::open_profile(&opts)?;
