@@ -73,8 +73,15 @@ fn run() -> Res<()> {
                 only = value("--only")?.split(',').map(str::to_string).collect();
                 if let Some(bad) = only.iter().find(|g| {
                     !GROUPS.contains(&g.as_str())
-                        && !["diag", "targets", "diag-open", "diag-memfirst", "diag-pipeline", "tier"]
-                            .contains(&g.as_str())
+                        && ![
+                            "diag",
+                            "targets",
+                            "diag-open",
+                            "diag-memfirst",
+                            "diag-pipeline",
+                            "tier",
+                        ]
+                        .contains(&g.as_str())
                 }) {
                     return Err(format!("unknown group {bad}\n{USAGE}").into());
                 }

@@ -90,7 +90,9 @@ fn blocking(opts: &Opts, sys: &Sys, time: Duration) -> Res<(f64, Samples)> {
 pub fn pipeline(opts: &Opts) -> Res<()> {
     let rounds = 3;
     let time = opts.row_time;
-    println!("== {IN_FLIGHT} durable 100 B appends in flight, {rounds} interleaved rounds of {time:?}");
+    println!(
+        "== {IN_FLIGHT} durable 100 B appends in flight, {rounds} interleaved rounds of {time:?}"
+    );
     // (name, how): logbook variants twice (blocking writers, callbacks), then raft-engine.
     let mut names: Vec<String> = Vec::new();
     for v in VARIANTS {
