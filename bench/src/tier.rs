@@ -91,7 +91,7 @@ pub fn tier(opts: &Opts) -> Res<()> {
         root.join("archive"),
     );
     let archive = ArchiveHandle::new(FsArchive::open(Arc::new(StdFs), &arch)?);
-    let total: u64 = (opts.read_entries as u64 / 5).max(100_000);
+    let total: u64 = (opts.read_entries / 5).max(100_000);
     let (mut a, mut b) = (open(&plain, None)?, open(&tiered, Some(&archive))?);
     println!("tier: DiskFirst Immediate, {PAYLOAD} B entries, {} MiB segments, archive keeps the last {KEEP} local", SEGMENT >> 20);
     println!(
