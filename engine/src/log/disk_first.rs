@@ -136,14 +136,25 @@ impl DiskFirst {
     pub fn purge(&mut self, core: &mut Core, upto: LogId) -> Result<()> {
         let early = core.cfg.canaries.on(Canary::PurgeBeforeBoundaryDurable);
         let segs = &mut self.segs;
+        let fs = core.fs.clone();
+        let cut_owed = core.cut_owed.is_some();
         let r = (|| {
             if early {
                 segs.remove_upto(upto.index)?;
+            }
+            // A truncation still owed is made durable before the boundary: a crash must not
+            // keep a boundary past the cut with the cut entries back in a segment the
+            // boundary makes a purge leftover.
+            if cut_owed {
+                segs.take_sync_job()?.run(&*fs)?;
             }
             core.meta.save(core.hard_state, Some(upto), false)?;
             segs.remove_upto(upto.index)
         })();
         core.poison(r)?;
+        if cut_owed {
+            core.cut_owed = None;
+        }
         self.cache_tail.drop_upto(upto.index);
         self.cache_ahead.drop_upto(upto.index);
         if self.segs.is_empty() {

@@ -155,7 +155,12 @@ impl MemFirst {
         if let Some(from) = self.disk_truncate.take() {
             let cut = segs.truncate(from, core.durable_index)?;
             if cut == Cut::Owed && !core.cfg.canaries.on(Canary::TruncateNotDurable) {
-                core.cut_owed = Some(core.epoch);
+                match self.meta_dirty {
+                    // A new boundary is saved next: the cut must be durable first (see
+                    // `DiskFirst::purge`).
+                    true => segs.take_sync_job()?.run(&*core.fs)?,
+                    false => core.cut_owed = Some(core.epoch),
+                }
             }
         }
         if self.meta_dirty {

@@ -1,0 +1,40 @@
+//! Seeds that once failed, kept as tests: each runs its scenario's seed and requires every
+//! invariant to hold. One row per bug, with what it was.
+
+use std::path::Path;
+
+use logbook_sim::run::{run, RunSpec};
+use logbook_sim::scenario::Scenario;
+
+/// (scenario, seed, the bug it found)
+const SEEDS: &[(&str, u64, &str)] = &[
+    (
+        "recovery-crashes",
+        1394,
+        "format 2: a DiskFirst purge saved its boundary while a truncation written in place \
+     was still owed to the next sync; a crash lost the cut and the removal of the segment \
+     the boundary made a purge leftover, so it came back holding entries above the \
+     boundary (invariant 7: reported as corruption)",
+    ),
+    (
+        "recovery-crashes-mem-first",
+        861,
+        "the same in a MemFirst flush that wrote the owed truncation and saved the new \
+     boundary",
+    ),
+];
+
+#[test]
+fn seeds_that_once_failed_pass() {
+    for &(scenario, seed, bug) in SEEDS {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(format!("{scenario}.toml"));
+        let r = run(&RunSpec::new(Scenario::load(&path).unwrap(), seed));
+        assert!(
+            r.failure.is_none(),
+            "{scenario} seed {seed} ({bug}): {:?}",
+            r.failure
+        );
+    }
+}
