@@ -22,6 +22,16 @@ const SEEDS: &[(&str, u64, &str)] = &[
         "the same in a MemFirst flush that wrote the owed truncation and saved the new \
      boundary",
     ),
+    (
+        "store-disk-first-batch",
+        1586,
+        "a write of the pending batches failed (disk full) and poisoned the log, but the \
+         segment's index still pointed at them: a later read's prefetch decoded zeros there \
+         and reported corruption; the index now forgets a failed write, and a read of an \
+         entry it dropped gets Error::Poisoned",
+    ),
+    ("store-disk-first-batch", 2293, "the same"),
+    ("store-wakeups-changed", 1716, "the same"),
 ];
 
 #[test]

@@ -217,6 +217,8 @@ impl DiskFirst {
         core.poison(written)?;
         let run = self.segs.read(index, count_max)?;
         if run.first().map(|e| e.index) != Some(index) {
+            // A failed write dropped it from the files (and poisoned the log): say so.
+            core.check_writable()?;
             return Err(Error::corruption(
                 &core.dir,
                 0,

@@ -344,6 +344,16 @@ impl SegmentLog {
         // Written or not, the bytes are gone from here: a failed write poisons the log.
         self.pending.clear();
         self.pending_cut = None;
+        if result.is_err() {
+            // And the index forgets them: no read may decode what may never have reached
+            // the file (a poisoned log still serves reads of what it holds).
+            let at = self.pending_at;
+            seg.len_bytes = at;
+            if let Some(offsets) = seg.offsets.as_mut() {
+                offsets.truncate(offsets.partition_point(|&o| o < at));
+                self.next_index = seg.first_index + offsets.len() as u64;
+            }
+        }
         result.map_err(|e| Error::io("write", &seg.path, e))
     }
 
