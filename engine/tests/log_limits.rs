@@ -113,6 +113,12 @@ fn a_mem_first_backlog_goes_out_in_flushes_of_at_most_flush_entries_max() {
         steps.push(log.durable_index());
     }
     assert_eq!(steps, vec![4, 8, 10]);
+    // `sync` runs as many flushes as the backlog needs before it returns.
+    log.append(&tens(11, 20, 1)).unwrap();
+    let syncs = log.stats().syncs;
+    log.sync().unwrap();
+    assert_eq!((log.durable_index(), log.stats().syncs - syncs), (20, 3));
+    assert!(log.is_fully_durable());
 }
 
 #[test]
