@@ -98,6 +98,17 @@ fn archived_entries_read_through_the_archive_before_and_after_a_reopen() {
         let local_after = names(&d.store, "seg-");
         assert_eq!(local_after.len(), local_before - report.segments as usize);
         assert_eq!(names(&d.archive, "seg-").len(), report.segments as usize);
+        let archived_bytes: u64 = (names(&d.archive, "seg-").iter())
+            .map(|n| std::fs::metadata(d.archive.join(n)).unwrap().len())
+            .sum();
+        assert_eq!(
+            report.bytes, archived_bytes,
+            "{strategy:?}: the report's bytes"
+        );
+        assert_eq!(
+            report.orphans_deleted, 0,
+            "{strategy:?}: nothing was left over"
+        );
         assert_eq!(log.entries(1, 401, usize::MAX, u64::MAX).unwrap(), es);
         drop(log);
         let mut log = open(&d.store, &cfg).unwrap();
