@@ -66,13 +66,13 @@ pub(crate) fn scan(
     let mut pos = SEGMENT_HEADER_LEN as usize;
     while pos < buf.len() {
         let batch = match record::decode_batch(&buf[pos..], payload_max, skip_crc) {
-            Ok(b) => s.continues(buf, &b, first_index).map(|()| b),
+            Ok(b) => s.continues(buf, &b, first_index).map(|before| (b, before)),
             Err(BatchError::Zeroed) => Err("zeros where a batch should start"),
             Err(BatchError::Incomplete) => Err("batch runs past the end of the segment"),
             Err(BatchError::Bad(reason)) => Err(reason),
         };
-        let b = match batch {
-            Ok(b) => b,
+        let (b, term_before_it) = match batch {
+            Ok(found) => found,
             Err(reason) => {
                 s.anomaly = Some((pos as u64, reason));
                 break;
@@ -87,7 +87,7 @@ pub(crate) fn scan(
                     c.into.pop();
                 }
             }
-            s.last_term = term_before(buf, &s, from, first_index);
+            s.last_term = term_before_it;
         }
         for e in b.entries() {
             s.offsets.push(pos as u64);
@@ -112,13 +112,14 @@ pub(crate) fn scan(
 }
 
 impl Scan {
-    /// Whether batch `b` continues the log scanned so far (see the module docs).
+    /// Whether batch `b` continues the log scanned so far (see the module docs); if so,
+    /// the term of the entry before its first.
     fn continues(
         &self,
         buf: &[u8],
         b: &BatchRef<'_>,
         first_index: u64,
-    ) -> Result<(), &'static str> {
+    ) -> Result<u64, &'static str> {
         let from = b.head.first_index;
         let before = if from > self.next_index {
             return Err("batch index out of sequence");
@@ -142,7 +143,7 @@ impl Scan {
         if b.count > 0 && b.first_term < before {
             return Err("batch term decreases");
         }
-        Ok(())
+        Ok(before)
     }
 }
 

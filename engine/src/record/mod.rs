@@ -132,9 +132,10 @@ pub fn entry_len(term_delta: u64, payload_len: usize) -> usize {
 }
 
 /// How many of `entries` (at least one, if any) one batch takes when `room` bytes are left
-/// in the segment: entries are added while the batch, counted with the largest header, is
-/// under `room`. So a batch ends past the segment size by at most one entry.
-pub fn batch_take(entries: &[Entry], room: u64) -> usize {
+/// in the segment, and that batch's length counted with the largest header (at least its
+/// real length): entries are added while that length is under `room`. So a batch ends past
+/// the segment size by at most one entry.
+pub fn batch_take(entries: &[Entry], room: u64) -> (usize, u64) {
     let mut len = BATCH_HEADER_LEN_MAX as u64;
     let mut prev_term = 0;
     let mut n = 0;
@@ -146,7 +147,7 @@ pub fn batch_take(entries: &[Entry], room: u64) -> usize {
         prev_term = e.term;
         n += 1;
     }
-    n
+    (n, len)
 }
 
 /// Appends one batch holding `entries` (their indexes consecutive from `head.first_index`,
@@ -179,6 +180,17 @@ pub fn encode_batch(out: &mut Vec<u8>, head: BatchHead, entries: &[Entry]) {
     hasher.update(&out[start + BATCH_FRAME_LEN..]);
     let crc = hasher.finalize();
     out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a truncation alone (a batch of no entries) to `out`: the log continues at
+/// `from`, written when the log's durable index was `durable_hint` (capped below `from`).
+pub fn encode_truncation(out: &mut Vec<u8>, from: u64, durable_hint: u64, generation: u64) {
+    let head = BatchHead {
+        first_index: from,
+        durable_hint: durable_hint.min(from - 1),
+        generation,
+    };
+    encode_batch(out, head, &[]);
 }
 
 /// A batch decoded in place (checked whole: every entry's framing is valid).

@@ -82,12 +82,16 @@ fn a_hundred_byte_entry_costs_two_bytes_beside_its_payload() {
 #[test]
 fn batch_take_never_splits_below_one_entry_and_stops_at_the_room() {
     let es = entries(1, &[1; 64], 100);
-    assert_eq!(batch_take(&es, 0), 1);
-    assert_eq!(batch_take(&es, u64::MAX), 64);
-    let n = batch_take(&es, 1000);
+    assert_eq!(batch_take(&es, 0).0, 1);
+    assert_eq!(batch_take(&es, u64::MAX).0, 64);
+    let (n, len_max) = batch_take(&es, 1000);
     let len = encode(head(1, 0, 0), &es[..n]).len() as u64;
     let shorter = encode(head(1, 0, 0), &es[..n - 1]).len() as u64;
     assert!(shorter < 1000 && n < 64, "{n} entries, {len} bytes");
+    assert!(
+        len <= len_max,
+        "the counted length {len_max} covers the real {len}"
+    );
 }
 
 #[test]

@@ -70,12 +70,7 @@ impl SegmentLog {
             self.pending_at = seg.len_bytes;
         }
         let at = self.pending.len();
-        let head = record::BatchHead {
-            first_index: from,
-            durable_hint: durable_hint.min(from - 1),
-            generation: self.generation,
-        };
-        record::encode_batch(&mut self.pending, head, &[]);
+        record::encode_truncation(&mut self.pending, from, durable_hint, self.generation);
         self.pending_cut = Some(at);
         seg.len_bytes = self.pending_at + self.pending.len() as u64;
         debug_assert!(seg.len_bytes <= self.segment_len_max());
@@ -120,12 +115,7 @@ impl SegmentLog {
         offsets.truncate(keep);
         self.generation += 1;
         let mut batch = Vec::new();
-        let head = record::BatchHead {
-            first_index: from,
-            durable_hint: durable_hint.min(from - 1),
-            generation: self.generation,
-        };
-        record::encode_batch(&mut batch, head, &[]);
+        record::encode_truncation(&mut batch, from, durable_hint, self.generation);
         let file = seg.file(&*self.fs)?;
         file.write_at(&batch, seg.len_bytes)
             .map_err(|e| Error::io("write", &seg.path, e))?;

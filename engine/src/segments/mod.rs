@@ -275,7 +275,7 @@ impl SegmentLog {
                 start = self.pending_at + at as u64;
             }
             let room = self.segment_size_bytes.saturating_sub(start);
-            let n = record::batch_take(&entries[i..], room);
+            let (n, _) = record::batch_take(&entries[i..], room);
             let chunk = &entries[i..i + n];
             let head = record::BatchHead {
                 first_index: chunk[0].index,
@@ -316,13 +316,8 @@ impl SegmentLog {
             if len >= self.segment_size_bytes {
                 return true;
             }
-            let n = record::batch_take(rest, self.segment_size_bytes - len);
-            len += record::BATCH_HEADER_LEN_MAX as u64;
-            let mut prev_term = 0;
-            for e in &rest[..n] {
-                len += record::entry_len(e.term - prev_term, e.payload.len()) as u64;
-                prev_term = e.term;
-            }
+            let (n, batch_len_max) = record::batch_take(rest, self.segment_size_bytes - len);
+            len += batch_len_max;
             rest = &rest[n..];
         }
         false
