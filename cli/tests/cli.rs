@@ -124,10 +124,11 @@ fn corrupt(dir: &Path) -> (PathBuf, u64, u64) {
     let seg = &st.segments[1];
     let path = dir.join(&seg.file);
     let mut bytes = std::fs::read(&path).unwrap();
-    // After the 32-byte header, a batch: magic, body length, crc32, then the body, whose
-    // first field is the varint of its first index.
+    // After the 32-byte header and the two 64-byte checkpoint slots, a batch: magic, body
+    // length, crc32, then the body, whose first field is the varint of its first index.
+    const HEADER: usize = 32 + 2 * 64;
     let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let offset = 32 + 12 + u32_at(&bytes, 36) as usize;
+    let offset = HEADER + 12 + u32_at(&bytes, HEADER + 4) as usize;
     assert_eq!(
         u32_at(&bytes, offset),
         0x3242_4c4c,

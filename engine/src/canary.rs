@@ -48,11 +48,14 @@ pub enum Canary {
     /// `Store`: an append never kicks the flusher, so a callback's or a MemFirst append's
     /// sync waits for the flusher's next timeout (up to 100 ms) instead of starting at once.
     MissedFlusherKick,
+    /// A segment's checkpoint slot is written after the fsync it describes (with the next
+    /// one), not before: an open may trust an older slot and cut acknowledged entries.
+    CheckpointAfterFsync,
 }
 
 impl Canary {
     /// Every canary, in declaration order.
-    pub const ALL: [Canary; 18] = [
+    pub const ALL: [Canary; 19] = [
         Canary::AckBeforeFsync,
         Canary::SkipDirSync,
         Canary::SkipChecksum,
@@ -71,6 +74,7 @@ impl Canary {
         Canary::ArchiveDeleteBeforeManifest,
         Canary::LostWakeup,
         Canary::MissedFlusherKick,
+        Canary::CheckpointAfterFsync,
     ];
 
     /// The canary's name on the command line (`--canary NAME`) and in reports.
@@ -94,6 +98,7 @@ impl Canary {
             Canary::ArchiveDeleteBeforeManifest => "archive-delete-before-manifest",
             Canary::LostWakeup => "lost-wakeup",
             Canary::MissedFlusherKick => "missed-flusher-kick",
+            Canary::CheckpointAfterFsync => "checkpoint-after-fsync",
         }
     }
 

@@ -32,7 +32,7 @@ use crate::config::{Config, FlushPolicy, RecoveryMode, Strategy};
 use crate::error::{Error, Result};
 use crate::fs::{DirLock, Fs};
 use crate::meta::{MetaFile, META_FILE, SLOT_LEN};
-use crate::recovery::{all_zero, classify, open_meta, Plan};
+use crate::recovery::{all_zero, classify, open_meta, Plan, Read};
 use crate::scan::scan_records;
 use crate::segments::{check_header, parse_segment_name, read_whole, Header, Segment};
 use crate::types::{Entry, HardState, LogId};
@@ -272,7 +272,13 @@ fn judge(fs: &Arc<dyn Fs>, dir: &Path, limits: &Limits) -> Result<Result<(Verdic
         Err(e @ Error::Corruption { .. }) => return Ok(Err(e)),
         Err(e) => return Err(e),
     };
-    match classify(fs.clone(), dir, &limits.config(false), &meta.body, true) {
+    match classify(
+        fs.clone(),
+        dir,
+        &limits.config(false),
+        &meta.body,
+        Read::Everything,
+    ) {
         Ok(plan) => {
             let fixes = fixes(&**fs, &plan, &meta, false)?;
             let verdict = match fixes.is_empty() {
@@ -391,7 +397,13 @@ pub fn entries(
 ) -> Result<Vec<Entry>> {
     let _lock = lock(&*fs, dir)?;
     let meta = read_meta(&*fs, dir)?;
-    let plan = classify(fs.clone(), dir, &limits.config(false), &meta.body, true)?;
+    let plan = classify(
+        fs.clone(),
+        dir,
+        &limits.config(false),
+        &meta.body,
+        Read::Everything,
+    )?;
     let all = plan.entries.unwrap_or_default();
     Ok(all
         .into_iter()
@@ -425,7 +437,7 @@ pub fn repair(
         Err(e) if !opts.cut_corruption => return Err(e),
         Err(e) => {
             let cfg = limits.config(true);
-            let plan = classify(fs.clone(), dir, &cfg, &meta.body, true)?;
+            let plan = classify(fs.clone(), dir, &cfg, &meta.body, Read::Everything)?;
             (corrupt(e)?, plan, true)
         }
     };

@@ -51,30 +51,69 @@ pub(crate) struct Collect<'a> {
 /// Scans the batches of `buf` like [`scan_records`], collecting entries into `collect`.
 pub(crate) fn scan(
     buf: &[u8],
-    mut collect: Option<Collect<'_>>,
+    collect: Option<Collect<'_>>,
     first_index: u64,
     prev_term: u64,
     payload_max: u32,
     skip_crc: bool,
 ) -> Scan {
+    let start = Start {
+        base: 0,
+        at: SEGMENT_HEADER_LEN,
+        first_index,
+        prev_term,
+        generation: 0,
+    };
+    scan_from(buf, collect, start, payload_max, skip_crc)
+}
+
+/// Where a scan starts: `buf` holds the file's bytes from `base` on, and the batches start
+/// at `at` (a file offset), where the log has reached `first_index` (the first index the
+/// scan's offsets count from), after a batch of `generation`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    pub base: u64,
+    pub at: u64,
+    pub first_index: u64,
+    pub prev_term: u64,
+    pub generation: u64,
+}
+
+/// Scans the batches of the range of a segment that `buf` holds, from `start` (the last
+/// sync's range, from its checkpoint slot: `record/slot.rs`). Offsets and `end` are file
+/// offsets; a truncation reaching `start.first_index` or below is an anomaly, since the
+/// entries before the range are not scanned.
+pub(crate) fn scan_from(
+    buf: &[u8],
+    mut collect: Option<Collect<'_>>,
+    start: Start,
+    payload_max: u32,
+    skip_crc: bool,
+) -> Scan {
+    let first_index = start.first_index;
     let mut s = Scan {
         next_index: first_index,
-        last_term: prev_term,
-        end: SEGMENT_HEADER_LEN,
+        last_term: start.prev_term,
+        end: start.at,
+        generation: start.generation,
         ..Scan::default()
     };
-    let mut pos = SEGMENT_HEADER_LEN as usize;
+    debug_assert!(start.at >= start.base);
+    let mut pos = (start.at - start.base) as usize;
     while pos < buf.len() {
         let batch = match record::decode_batch(&buf[pos..], payload_max, skip_crc) {
-            Ok(b) => s.continues(buf, &b, first_index).map(|before| (b, before)),
+            Ok(b) => s
+                .continues(buf, start.base, &b, first_index)
+                .map(|before| (b, before)),
             Err(BatchError::Zeroed) => Err("zeros where a batch should start"),
             Err(BatchError::Incomplete) => Err("batch runs past the end of the segment"),
             Err(BatchError::Bad(reason)) => Err(reason),
         };
+        let at = start.base + pos as u64;
         let (b, term_before_it) = match batch {
             Ok(found) => found,
             Err(reason) => {
-                s.anomaly = Some((pos as u64, reason));
+                s.anomaly = Some((at, reason));
                 break;
             }
         };
@@ -90,7 +129,7 @@ pub(crate) fn scan(
             s.last_term = term_before_it;
         }
         for e in b.entries() {
-            s.offsets.push(pos as u64);
+            s.offsets.push(at);
             if let Some(c) = collect.as_mut().filter(|c| e.index > c.above) {
                 let start = pos + e.payload_at;
                 c.into.push(Entry {
@@ -106,7 +145,7 @@ pub(crate) fn scan(
         s.next_index = b.end_index();
         s.generation = b.head.generation;
         pos += b.size();
-        s.end = pos as u64;
+        s.end = start.base + pos as u64;
     }
     s
 }
@@ -117,6 +156,7 @@ impl Scan {
     fn continues(
         &self,
         buf: &[u8],
+        base: u64,
         b: &BatchRef<'_>,
         first_index: u64,
     ) -> Result<u64, &'static str> {
@@ -138,7 +178,7 @@ impl Scan {
             if b.head.generation <= self.generation {
                 return Err("an earlier index without a newer generation: not a truncation");
             }
-            term_before(buf, self, from, first_index)
+            term_before(buf, base, self, from, first_index)
         };
         if b.count > 0 && b.first_term < before {
             return Err("batch term decreases");
@@ -147,10 +187,10 @@ impl Scan {
     }
 }
 
-/// The term of entry `from - 1` (above the segment's first, already scanned), read back
-/// from its batch.
-fn term_before(buf: &[u8], s: &Scan, from: u64, first_index: u64) -> u64 {
-    let at = s.offsets[(from - 1 - first_index) as usize] as usize;
+/// The term of entry `from - 1` (above the scan's first index, already scanned), read back
+/// from its batch (`buf` holds the file from `base` on).
+fn term_before(buf: &[u8], base: u64, s: &Scan, from: u64, first_index: u64) -> u64 {
+    let at = (s.offsets[(from - 1 - first_index) as usize] - base) as usize;
     // The batch decoded once already: decoding it again cannot fail.
     record::decode_batch(&buf[at..], u32::MAX, true)
         .ok()

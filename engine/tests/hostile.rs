@@ -209,6 +209,9 @@ fn issue_2_record_headers_sprayed_at_the_end_cost_linear_work() {
         ] {
             let fs = base.deep_clone();
             let mut b = bytes.clone();
+            // Without checkpoint slots the open scans the whole segment, spray included
+            // (with them, it never reads past the last sync: `checkpoint.rs`).
+            format::rewrite_header(&mut b, last);
             b.extend(spray(end));
             fs.write(&seg(last), b);
             let size = bytes_present(&fs);
@@ -336,7 +339,7 @@ fn a_strict_open_that_fails_late_repaired_nothing_before() {
         };
         let good = fs.read(&seg(victim)).unwrap();
         let mut bad = good.clone();
-        bad[32 + 20] ^= 0x40;
+        bad[format::SEGMENT_HEADER_LEN + 20] ^= 0x40;
         fs.write(&seg(victim), bad);
         // DiskFirst sees its last segment sealed under a torn creation: damage there is
         // corruption, and the creation above it stays too.

@@ -560,7 +560,7 @@ impl Dir<'_> {
                     Content::Zeros(n) => vec![0; *n as usize],
                     Content::Header(n) => {
                         let mut v = segment_header(at).to_vec();
-                        v.resize(32 + *n as usize, 0);
+                        v.resize(v.len() + *n as usize, 0);
                         v
                     }
                     Content::HeaderFor(other) => segment_header(self.resolve(other)).to_vec(),

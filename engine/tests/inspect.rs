@@ -127,7 +127,7 @@ fn a_clean_store_is_clean_and_stat_counts_it() {
         (st.first_index, st.last_entry),
         (1, Some(LogId::new(1, 300)))
     );
-    assert_eq!(st.format_version, 2);
+    assert_eq!(st.format_version, 3);
     let segs = firsts(&fs);
     assert!(segs.len() >= 3, "{segs:?}");
     assert_eq!(
@@ -209,7 +209,7 @@ fn mid_log_corruption_is_refused_by_repair_unless_asked_and_then_backed_up() {
     let mut bytes = fs.read(&seg(victim)).unwrap();
     // Damage the second batch: the first stays whole.
     let batches = format::batches(&bytes);
-    let offset = 32 + batches[0].size;
+    let offset = format::SEGMENT_HEADER_LEN + batches[0].size;
     bytes[offset + 20] ^= 0x40;
     fs.write(&seg(victim), bytes.clone());
     let v = verdict(&fs);
@@ -519,7 +519,7 @@ fn a_repair_that_dies_at_any_step_is_finished_by_a_second() {
     // Mid-log corruption.
     let bad = store(300);
     let mut b = bad.read(&seg(segs[1])).unwrap();
-    b[32 + 20] ^= 0x40;
+    b[format::SEGMENT_HEADER_LEN + 20] ^= 0x40;
     bad.write(&seg(segs[1]), b);
 
     for (name, base, cut_corruption) in [("torn", torn, false), ("corrupt", bad, true)] {

@@ -54,9 +54,12 @@ fn five_in_term_2(cfg: &Config) -> (MemFs, PathBuf) {
     (fs, seg)
 }
 
-/// Writes `recs` into the segment right after its last valid record.
+/// Writes `recs` into the segment right after its last valid record, as batches a sync
+/// wrote, and clears the checkpoint slots so that the full scan judges them: with a slot,
+/// an open drops everything past the last sync's bytes unread (`checkpoint.rs`).
 fn append_records(fs: &MemFs, seg: &Path, recs: &[Vec<u8>]) {
     let mut bytes = fs.read(seg).unwrap();
+    format::rewrite_header(&mut bytes, 1);
     let end = format::data_end(&bytes);
     let tail: Vec<u8> = recs.concat();
     if bytes.len() < end + tail.len() {

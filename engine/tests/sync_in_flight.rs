@@ -31,9 +31,9 @@ fn case(verdict: Result<(), ()>) -> (Result<(), Error>, Result<(), Error>) {
     )
     .unwrap();
     let mut i = 1;
-    // Fill the first segment (each append is one batch of 219 bytes; 32 + 19 x 219 reaches
-    // 4096): the next append rotates.
-    while i <= 19 {
+    // Fill the first segment (each append is one batch of 219 bytes; the 160-byte header
+    // and checkpoint slots + 18 x 219 reach 4096): the next append rotates.
+    while i <= 18 {
         log.append_nosync(&[entry(i)]).unwrap();
         i += 1;
     }

@@ -43,6 +43,9 @@ fn scenarios_for(canary: Canary) -> &'static [&'static str] {
         // A missed kick of the flusher is only latency (it looks again within 100 ms): only
         // the late flusher wake-ups a store run counts (`Wakeups::flusher_late`) catch it.
         Canary::MissedFlusherKick => &["store-mem-first-batch", "store-disk-first-immediate"],
+        // A checkpoint slot one sync late: an open trusts the older slot and cuts the last
+        // sync's acknowledged entries.
+        Canary::CheckpointAfterFsync => &["disk-first-immediate", "torn-heavy"],
     }
 }
 

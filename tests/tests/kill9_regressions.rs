@@ -250,8 +250,8 @@ fn control_crash_after_the_whole_truncation_recovers() {
             store.append(&[entry(i)]).unwrap();
         }
         store.flush().unwrap();
-        // Three removals and one set_len, then death.
-        fs.arm(4);
+        // Three removals, the truncation batch and its checkpoint slot, then death.
+        fs.arm(5);
         store.truncate(6).unwrap();
         let _ = store.flush();
         drop(store);

@@ -1,8 +1,9 @@
 //! The on-disk framing of segments and batches. Pure functions over byte slices: no I/O.
 //!
-//! Segment file (format version 2):
+//! Segment file (format version 3):
 //! ```text
 //! header (32 bytes): magic "LOGBOOK\x01" | version u32 | reserved u32 | first_index u64 | crc u32 | pad u32
+//! slots (2 × 64):    the checkpoint slots ([`slot`]), zeros until the first sync
 //! batch*:            magic u32 | len u32 | crc u32 | body (len bytes)
 //! body:              first_index | durable_hint | generation | count      (varints)
 //!                    count × ( term_delta | payload_len | payload )       (varints, bytes)
@@ -34,14 +35,19 @@ use std::cell::Cell;
 use crate::types::Entry;
 
 mod find;
+pub mod slot;
 pub mod varint;
 
 pub use find::find_batch;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGBOOK\x01";
-/// 1: a record per entry with fixed-width fields; 2: batches with varints.
-pub const FORMAT_VERSION: u32 = 2;
-pub const SEGMENT_HEADER_LEN: u64 = 32;
+/// 1: a record per entry with fixed-width fields; 2: batches with varints; 3: checkpoint
+/// slots in the segment header.
+pub const FORMAT_VERSION: u32 = 3;
+/// The header proper (32 bytes) and the two checkpoint slots: batches start here.
+pub const SEGMENT_HEADER_LEN: u64 = (slot::SLOTS_AT + slot::SLOTS_LEN) as u64;
+/// The bytes of the header proper that its checksum covers, and the checksum.
+const HEADER_PROPER_LEN: usize = slot::SLOTS_AT;
 pub const BATCH_MAGIC: u32 = 0x3242_4c4c; // "LLB2" little-endian
 /// Magic, length and checksum.
 pub const BATCH_FRAME_LEN: usize = 12;
@@ -93,8 +99,9 @@ pub enum HeaderCheck {
     Bad(&'static str),
 }
 
+/// Checks a segment header (the header proper, then that the slots are there too).
 pub fn decode_segment_header(buf: &[u8]) -> HeaderCheck {
-    if buf.len() < SEGMENT_HEADER_LEN as usize {
+    if buf.len() < HEADER_PROPER_LEN {
         return HeaderCheck::Bad("segment shorter than its header");
     }
     if buf[0..8] != SEGMENT_MAGIC {
@@ -108,6 +115,9 @@ pub fn decode_segment_header(buf: &[u8]) -> HeaderCheck {
     let version = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
         return HeaderCheck::WrongVersion(version);
+    }
+    if buf.len() < SEGMENT_HEADER_LEN as usize {
+        return HeaderCheck::Bad("segment shorter than its header");
     }
     HeaderCheck::Valid {
         first_index: u64::from_le_bytes(buf[16..24].try_into().expect("8 bytes")),

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use super::all_zero;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::record::slot::decode_slots;
 use crate::record::{self, SEGMENT_HEADER_LEN};
 use crate::scan::{scan, Collect, Scan};
-use crate::segments::{check_header, read_whole, Header, SegmentLog};
+use crate::segments::{check_header, read_whole, Checkpoint, Header, SegmentLog};
 use crate::types::Entry;
 
 /// How recovery judges what it reads.
@@ -33,6 +34,32 @@ pub(super) struct Tail {
     /// Its data goes on past its last valid record: cut there (a torn tail, or tolerated
     /// corruption).
     pub cut: bool,
+    /// Its checkpoint once the plan is applied (`None`: unknown).
+    pub checkpoint: Option<Checkpoint>,
+    /// Found from its checkpoint (`fast.rs`): the cut also preallocates the segment again.
+    pub from_checkpoint: bool,
+}
+
+impl Tail {
+    /// The tail the full scan `s` of its file `buf` found.
+    fn scanned(first: u64, buf: &[u8], s: Scan, entries: Vec<Entry>, cut: bool) -> Tail {
+        // The next slot outranks every intact one; the data up to `s.end` is durable once
+        // the plan is applied (cut and fsynced).
+        let checkpoint = Some(Checkpoint {
+            seq: decode_slots(buf).seq_max(),
+            end: s.end,
+            next_index: s.next_index,
+            generation: s.generation,
+        });
+        Tail {
+            first,
+            scan: s,
+            entries,
+            cut,
+            checkpoint,
+            from_checkpoint: false,
+        }
+    }
 }
 
 /// What the classification found from the newest file down to the tail.
@@ -83,12 +110,20 @@ pub(super) fn check_creation(
 pub(super) fn classify_top(
     segs: &mut SegmentLog,
     firsts: &[u64],
-    load_all: bool,
+    read: super::Read,
     j: &Judge,
 ) -> Result<Top> {
+    let load_all = read != super::Read::Lazily;
     let mut top = Top::default();
     for (pos, &first) in firsts.iter().rev().enumerate() {
         let seg = segs.segment_mut(first);
+        if pos == 0 && !j.tolerant && read != super::Read::Everything {
+            if let Some((tail, torn)) = super::fast::fast_tail(seg, load_all, j)? {
+                top.torn_cuts += u32::from(torn);
+                top.tail = Some(tail);
+                return Ok(top);
+            }
+        }
         let buf = read_whole(&*j.fs, seg, j.len_max)?;
         let path = seg.path.clone();
         let mut entries = Vec::new();
@@ -111,12 +146,7 @@ pub(super) fn classify_top(
                     // A file above this one means this one was sealed: no tear in it.
                     let cut = judge_tail_end(&buf, &s, &path, !top.drop.is_empty(), j)?;
                     top.torn_cuts += u32::from(cut);
-                    top.tail = Some(Tail {
-                        first,
-                        scan: s,
-                        entries,
-                        cut,
-                    });
+                    top.tail = Some(Tail::scanned(first, &buf, s, entries, cut));
                     return Ok(top);
                 }
                 let (offset, why) = s.anomaly.unwrap_or((s.end, "segment holds no record"));

@@ -51,6 +51,7 @@ use crate::preload::Cut;
 use crate::segments::{parse_segment_name, Segment, SegmentLog};
 use crate::types::{Entry, LogId};
 
+mod fast;
 mod judge;
 mod plan;
 
@@ -80,7 +81,11 @@ pub(crate) fn recover(
     meta: &mut MetaFile,
     load_all: bool,
 ) -> Result<Recovered> {
-    classify(fs, dir, cfg, &meta.body, load_all)?.apply(meta)
+    let read = match load_all {
+        true => Read::Preload,
+        false => Read::Lazily,
+    };
+    classify(fs, dir, cfg, &meta.body, read)?.apply(meta)
 }
 
 /// Reads the metadata of the store in `dir` for an open: `None` for a directory with no
@@ -104,16 +109,31 @@ pub(crate) fn open_meta(fs: &dyn Fs, dir: &Path) -> Result<Option<MetaFile>> {
     }
 }
 
+/// What phase 1 reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// DiskFirst: the newest segment from its checkpoint (`fast.rs`), else what judging
+    /// the top of the directory takes; the entries are read later.
+    Lazily,
+    /// MemFirst: every segment (from [`Config::snapshot_hint`]'s, if given), checked and
+    /// collected; the newest up to its checkpoint's end when it has one.
+    Preload,
+    /// `inspect`: every segment, whole, each judged by the full rules (no checkpoint
+    /// trusted), checked and collected.
+    Everything,
+}
+
 /// Phase 1 of recovery (see the module docs): classifies the directory under the metadata
 /// `meta`, reading only, and returns the plan, or the corruption that a strict recovery
-/// refuses. With `load_all` every segment is read and checked, and the entries collected.
+/// refuses. `read` says what is read and collected.
 pub(crate) fn classify(
     fs: Arc<dyn Fs>,
     dir: &Path,
     cfg: &Config,
     meta: &MetaBody,
-    load_all: bool,
+    read: Read,
 ) -> Result<Plan> {
+    let load_all = read != Read::Lazily;
     let purged = meta.last_purged.map_or(0, |l| l.index);
     // Archived segments (the manifest's, above the boundary) are gone from the local disk
     // as purged ones are: the local run starts after them, and a local file they cover is
@@ -147,7 +167,7 @@ pub(crate) fn classify(
         .take_while(|w| w[1] - 1 <= boundary)
         .count();
     let (old, live) = firsts.split_at(leftovers);
-    let top = classify_top(&mut segs, live, load_all, &j)?;
+    let top = classify_top(&mut segs, live, read, &j)?;
     let below = match &top.tail {
         Some(t) => &live[..live.partition_point(|f| *f < t.first)],
         None => &live[..0],
@@ -279,6 +299,7 @@ fn load_older(
         let from = order.partition_point(|f| *f < first) + usize::from(keep);
         plan.drop.extend(order[from..].iter().rev());
         plan.cut = keep.then_some((first, end));
+        (plan.checkpoint, plan.realloc) = (None, false);
         plan.tail_state = keep.then(|| {
             let s = Scan {
                 next_index,

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::fs::Fs;
 use crate::meta::MetaFile;
 use crate::scan::Scan;
-use crate::segments::SegmentLog;
+use crate::segments::{Checkpoint, SegmentLog};
 use crate::types::{Entry, LogId};
 
 /// The verdict of phase 1 (it is `Ok`, or tolerated) and what phase 2 will do. Building it
@@ -25,6 +25,10 @@ pub(crate) struct Plan {
     pub cut: Option<(u64, u64)>,
     /// The segment the log ends in and its records, as the plan leaves them.
     pub(super) tail_state: Option<(u64, Scan)>,
+    /// The tail's checkpoint once the plan is applied (`None`: unknown).
+    pub(super) checkpoint: Option<Checkpoint>,
+    /// The cut preallocates the tail again (a tail found from its checkpoint).
+    pub(super) realloc: bool,
     /// The index the log continues at when a tolerant cut leaves no tail of its own.
     pub(super) ends_before: Option<u64>,
     /// The last entry above the boundary the plan leaves, if any.
@@ -46,6 +50,8 @@ impl Plan {
             drop: top.drop,
             cut: None,
             tail_state: None,
+            checkpoint: None,
+            realloc: false,
             ends_before: None,
             last: None,
             entries: None,
@@ -57,6 +63,8 @@ impl Plan {
         if t.cut {
             plan.cut = Some((t.first, t.scan.end));
         }
+        plan.checkpoint = t.checkpoint;
+        plan.realloc = t.from_checkpoint;
         plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
         plan.tail_state = Some((t.first, t.scan));
         (plan, t.entries)
@@ -85,12 +93,14 @@ impl Plan {
     /// leaves a directory that another recovery classifies the same way or finishes.
     pub(crate) fn apply(mut self, meta: &mut MetaFile) -> Result<Recovered> {
         meta.repair()?;
-        apply(&mut self.segs, &self.drop, self.cut)?;
+        let realloc = self.realloc.then(|| self.segs.segment_size_bytes());
+        apply(&mut self.segs, &self.drop, self.cut, realloc)?;
         let next_index = self.next_index();
         let mut segs = self.segs;
         if let Some((first, s)) = self.tail_state {
             let offsets = (!s.offsets.is_empty()).then_some(s.offsets);
             segs.adopt_scan(first, s.end, offsets, s.generation);
+            segs.adopt_checkpoint(self.checkpoint);
         }
         segs.set_next_index(next_index);
         // Purge leftovers, and a tail wholly at or below the boundary: oldest first.
@@ -117,7 +127,13 @@ impl Plan {
 
 /// Phase 2: removes the files above the log, newest first, each removal durable (a crash
 /// leaves a prefix of the log), then cuts the segment the log ends in.
-fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result<()> {
+/// `realloc`: the size to preallocate the cut segment to again.
+fn apply(
+    segs: &mut SegmentLog,
+    drop: &[u64],
+    cut: Option<(u64, u64)>,
+    realloc: Option<u64>,
+) -> Result<()> {
     let fs = segs.fs();
     for first in drop {
         let seg = segs.forget(*first);
@@ -130,6 +146,10 @@ fn apply(segs: &mut SegmentLog, drop: &[u64], cut: Option<(u64, u64)>) -> Result
         let file = seg.file(&*fs)?;
         file.set_len(end)
             .map_err(|e| Error::io("set_len", &seg.path, e))?;
+        if let Some(size) = realloc {
+            file.allocate(size)
+                .map_err(|e| Error::io("allocate", &seg.path, e))?;
+        }
         file.sync_data()
             .map_err(|e| Error::io("sync_data", &seg.path, e))?;
     }

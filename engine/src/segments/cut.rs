@@ -103,6 +103,10 @@ impl SegmentLog {
             }
         }
         self.next_index = from;
+        if !doomed.is_empty() {
+            // The segment holding the cut is active again: its slots are an earlier life's.
+            *self.slots = Default::default();
+        }
         let Some(first) = containing else {
             return Ok(());
         };
@@ -117,13 +121,17 @@ impl SegmentLog {
         let mut batch = Vec::new();
         record::encode_truncation(&mut batch, from, durable_hint, self.generation);
         let file = seg.file(&*self.fs)?;
+        let path = seg.path.clone();
         file.write_at(&batch, seg.len_bytes)
-            .map_err(|e| Error::io("write", &seg.path, e))?;
+            .map_err(|e| Error::io("write", &path, e))?;
         seg.len_bytes += batch.len() as u64;
+        if durable {
+            self.write_checkpoint()?; // the fsync below covers it
+        }
         match durable {
             true => file
                 .sync_data()
-                .map_err(|e| Error::io("sync_data", &seg.path, e))?,
+                .map_err(|e| Error::io("sync_data", &path, e))?,
             false => _ = self.dirty.insert(first),
         }
         Ok(())

@@ -22,10 +22,13 @@ use crate::fs::{Fs, FsFile};
 use crate::record::{self, SEGMENT_HEADER_LEN};
 use crate::types::Entry;
 
+mod checkpoint;
 mod cut;
+mod index;
 mod segment;
 mod tier;
 
+pub(crate) use checkpoint::Checkpoint;
 pub(crate) use cut::Cut;
 
 pub(crate) use segment::{
@@ -94,6 +97,9 @@ pub(crate) struct SegmentLog {
     generation: u64,
     /// The archive tier: the segments moved there, and the archive (`tier.rs`).
     tier: Box<Tier>,
+    /// The active segment's checkpoint slots (`checkpoint.rs`); boxed, as it is rarely
+    /// touched.
+    slots: Box<checkpoint::Slots>,
 }
 
 /// Pending bytes past which a write goes out at once instead of waiting for the sync.
@@ -142,6 +148,7 @@ impl SegmentLog {
             pending_at: 0,
             pending_cut: None,
             generation: 0,
+            slots: Box::default(),
         }
     }
 
@@ -288,15 +295,17 @@ impl SegmentLog {
             offsets.extend(std::iter::repeat_n(start, n));
             record::encode_batch(&mut self.pending, head, chunk);
             seg.len_bytes = self.pending_at + self.pending.len() as u64;
+            // Per batch: a rotation's checkpoint slot names where the sealed segment ends.
+            self.next_index = chunk[chunk.len() - 1].index + 1;
             self.dirty.insert(first);
             i += n;
             if self.pending.len() >= PENDING_BYTES_MAX {
                 self.write_pending()?;
             }
         }
-        if let Some(last) = entries.last() {
-            self.next_index = last.index + 1;
-        }
+        debug_assert!(entries
+            .last()
+            .is_none_or(|e| self.next_index == e.index + 1));
         Ok(())
     }
 
@@ -357,6 +366,10 @@ impl SegmentLog {
     fn rotate(&mut self, first_index: u64) -> Result<()> {
         self.write_pending()?;
         if let Some(&first) = self.segments.keys().next_back() {
+            // The seal's fsync below covers the slot.
+            if self.dirty.contains(&first) {
+                self.write_checkpoint()?;
+            }
             let seg = self.segments.get_mut(&first).expect("segment");
             let file = seg.file(&*self.fs)?;
             // Trim the preallocated space: a sealed segment ends at its last record.
@@ -391,6 +404,10 @@ impl SegmentLog {
         seg.len_bytes = SEGMENT_HEADER_LEN;
         seg.offsets = Some(Vec::new());
         self.segments.insert(first_index, seg);
+        *self.slots = checkpoint::Slots {
+            last: Some(Checkpoint::created(first_index)),
+            late: None,
+        };
         self.dirty.insert(first_index);
         self.dir_dirty = true;
         Ok(())
@@ -399,6 +416,10 @@ impl SegmentLog {
     /// Takes the fsyncs owed for everything written so far.
     pub fn take_sync_job(&mut self) -> Result<SyncJob> {
         self.write_pending()?;
+        // The job's fsync of the active segment covers the slot.
+        if (self.segments.keys().next_back()).is_some_and(|f| self.dirty.contains(f)) {
+            self.write_checkpoint()?;
+        }
         let mut job = SyncJob::default();
         for first in std::mem::take(&mut self.dirty) {
             if let Some(seg) = self.segments.get_mut(&first) {
@@ -467,52 +488,8 @@ impl SegmentLog {
             pending_at: 0,
             pending_cut: None,
             generation: self.generation,
+            slots: Box::default(),
         }
-    }
-
-    /// Builds the offset index of a segment by scanning it; any damage is corruption,
-    /// because only the last segment may have a torn tail and recovery already cut it.
-    pub fn load_offsets(&mut self, first: u64) -> Result<()> {
-        self.write_pending()?;
-        if self
-            .segments
-            .get(&first)
-            .is_some_and(|s| s.offsets.is_some())
-        {
-            return Ok(());
-        }
-        let last = self.last_index_of(first);
-        let (buf, scan) = self.read_checked(first, last)?;
-        let seg = self.segments.get_mut(&first).expect("segment");
-        seg.len_bytes = buf.len() as u64;
-        seg.offsets = Some(scan.offsets);
-        Ok(())
-    }
-
-    /// Segment `first` (whose last entry is `last`) read whole, with its scan; any damage
-    /// is corruption (only the last segment may have a torn tail, and recovery cut it).
-    fn read_checked(&mut self, first: u64, last: u64) -> Result<(Bytes, crate::scan::Scan)> {
-        self.write_pending()?;
-        let len_max = self.segment_len_max();
-        let (payload_max, skip_crc) = (
-            self.payload_size_max_bytes,
-            self.canaries.on(Canary::SkipChecksum),
-        );
-        let fs = self.fs.clone();
-        let seg = self.segments.get_mut(&first).expect("segment");
-        let buf = read_whole(&*fs, seg, len_max)?;
-        if let Err(reason) = check_header(&buf, seg)?.problem() {
-            return Err(Error::corruption(&seg.path, 0, reason));
-        }
-        let scan = crate::scan::scan_records(&buf, first, 0, payload_max, skip_crc);
-        let bad = scan.anomaly.or_else(|| {
-            (scan.next_index != last + 1)
-                .then_some((buf.len() as u64, "segment ends before the next one starts"))
-        });
-        if let Some((offset, reason)) = bad {
-            return Err(Error::corruption(&seg.path, offset, reason));
-        }
-        Ok((buf, scan))
     }
 
     /// Reads up to `count_max` entries from `from`, all from the one segment that holds it.

@@ -273,7 +273,7 @@ impl SegmentLog {
     /// an error here poisons nothing.
     pub fn stage_move(&mut self, first: u64) -> Result<Staged> {
         let last = self.last_index_of(first);
-        let (buf, scan) = self.read_checked(first, last)?;
+        let (buf, scan) = self.read_checked(first, last, None)?;
         let name = segment_name(first);
         let archive = self.archive()?;
         archive

@@ -1,11 +1,15 @@
-//! The on-disk format (version 2), written independently of the engine (`record/`), so tests
+//! The on-disk format (version 3), written independently of the engine (`record/`), so tests
 //! can forge headers and batches the way an operator or an attacker would.
+//!
+//! A segment: a 32-byte header, two 64-byte checkpoint slots (zeros until the first sync),
+//! then batches.
 //!
 //! A batch: magic u32 | len u32 | crc u32 (over len ‖ body) | body; the body: varints
 //! first_index, durable_hint, generation, count, then per entry varints term_delta and
 //! payload_len, and the payload.
 
-pub const SEGMENT_HEADER_LEN: usize = 32;
+/// The header proper and the two checkpoint slots: batches start here.
+pub const SEGMENT_HEADER_LEN: usize = 32 + 2 * 64;
 pub const BATCH_MAGIC: u32 = 0x3242_4c4c;
 pub const BATCH_FRAME_LEN: usize = 12;
 
@@ -36,11 +40,11 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     !crc
 }
 
-/// A valid segment header for `first_index`.
+/// A valid segment header for `first_index`, its checkpoint slots never written.
 pub fn segment_header(first_index: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[0..8].copy_from_slice(b"LOGBOOK\x01");
-    h[8..12].copy_from_slice(&2u32.to_le_bytes());
+    h[8..12].copy_from_slice(&3u32.to_le_bytes());
     h[16..24].copy_from_slice(&first_index.to_le_bytes());
     let crc = crc32(&[&h[0..24]]);
     h[24..28].copy_from_slice(&crc.to_le_bytes());
