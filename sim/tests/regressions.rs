@@ -32,6 +32,22 @@ const SEEDS: &[(&str, u64, &str)] = &[
     ),
     ("store-disk-first-batch", 2293, "the same"),
     ("store-wakeups-changed", 1716, "the same"),
+    (
+        "torn-heavy",
+        1225,
+        "format 3: a checkpoint slot was written before a sync job with no fsync of its \
+         segment (a durable truncation had made it active again); the next slot write, \
+         before any fsync, replaced the newest durable slot, a crash tore both, and the \
+         open trusted an older slot and cut durable entries",
+    ),
+    (
+        "torn-heavy",
+        382,
+        "format 3: an intact slot whose range ends in a truncation (its index below where \
+         the range began) was read as damaged, so the next slot reused its number and \
+         overwrote the newest durable slot",
+    ),
+    ("recovery-crashes", 20, "both at once"),
 ];
 
 #[test]
