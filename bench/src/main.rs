@@ -40,8 +40,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
             `--only diag-open` (with --dir) reopens one large log for profiling recovery,
             `--only diag-memfirst` times MemFirst appends as the backlog grows to 4 M entries,
-            `--only diag-pipeline` keeps 64 appends in flight with blocking writers or with
-            one thread's callbacks,
+            `--only diag-pipeline` keeps 64 appends in flight with blocking writers, one
+            thread's callbacks or one AsyncStore task,
             `--only tier` measures the archive tier (archived-entry reads, local disk use)
   --batch-threshold, --batch-interval-ms
             the FlushPolicy::Batch of logbook's Batch rows (default 64 entries, 1 ms)";

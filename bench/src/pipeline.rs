@@ -1,15 +1,22 @@
 //! `--only diag-pipeline`: 64 durable 100 B appends in flight on one log, kept there by 64
 //! blocking writer threads (`append_deferred` + `wait`, the table's writers, a park and a
-//! wake-up per append), or by one thread with `append_with_callback` (the openraft way:
-//! the callback runs on the syncing thread, nobody parks per append). Every variant beside
-//! raft-engine's 64 writers, in interleaved rounds.
+//! wake-up per append), by one thread with `append_with_callback` (the openraft way: the
+//! callback runs on the syncing thread, nobody parks per append), or by one async task on
+//! `AsyncStore` (a current-thread tokio runtime: the flusher is a task, the fsync runs in
+//! `spawn_blocking`). Every variant beside raft-engine's 64 writers, in interleaved rounds.
+//!
+//! The async task accepts its appends in index order, as a Raft node does (`append_accept`),
+//! and then learns of durability either through one future per append (`wait_durable`, 64
+//! of them in a `FuturesUnordered`) or through the store's one `durable()` watch.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use logbook::Entry;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use logbook::{AsyncStore, Entry};
 
-use crate::peers::logbook::{open_store, VARIANTS};
+use crate::peers::logbook::{open_store, Variant, VARIANTS};
 use crate::peers::Res;
 use crate::stats::{fmt_ns, fmt_rate, Samples};
 use crate::workloads::{drive, fresh_dir, payload, Opts, Sys};
@@ -87,50 +94,182 @@ fn blocking(opts: &Opts, sys: &Sys, time: Duration) -> Res<(f64, Samples)> {
     Ok((out.entries as f64 / out.wall.as_secs_f64(), out.lat))
 }
 
+/// How an `AsyncStore` task learns that its appends are durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    /// One `wait_durable(last)` future per append.
+    FutureEach,
+    /// The store's `durable()` watch, one for all.
+    Watch,
+}
+
+/// One task on a current-thread runtime keeps `IN_FLIGHT` `AsyncStore` appends going for
+/// `time`: entries/s and latency (from before the accept to the notice of durability).
+fn async_task(
+    opts: &Opts,
+    cfg: logbook::Config,
+    time: Duration,
+    how: Notice,
+) -> Res<(f64, Samples)> {
+    let dir = fresh_dir(opts, "pipeline")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        let fs = Arc::new(logbook::StdFs);
+        let clock = Arc::new(logbook::TaskClock::new());
+        let store = AsyncStore::open(fs, clock, &dir, cfg).await?;
+        let start = Instant::now();
+        let lat = match how {
+            Notice::FutureEach => future_each(&store, time).await?,
+            Notice::Watch => durable_watch(&store, time).await?,
+        };
+        let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+        store.close().await?;
+        Res::Ok((rate, lat))
+    });
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+/// Accepts in order, then waits for each append with its own `wait_durable` future.
+async fn future_each(store: &AsyncStore, time: Duration) -> Res<Samples> {
+    let p = payload(100);
+    let mut flight = FuturesUnordered::new();
+    let mut lat = Samples::default();
+    let start = Instant::now();
+    let mut next = 1u64;
+    loop {
+        while flight.len() < IN_FLIGHT && start.elapsed() < time {
+            let t0 = Instant::now();
+            let last = store
+                .append_accept(&[Entry::new(next, 1, p.clone())])
+                .await?;
+            next += 1;
+            flight.push(async move { store.wait_durable(last).await.map(|()| t0.elapsed()) });
+        }
+        match flight.next().await {
+            Some(r) => lat.push(r?),
+            None => return Ok(lat),
+        }
+    }
+}
+
+/// Accepts in order and releases the appends the `durable()` watch covers, oldest first.
+async fn durable_watch(store: &AsyncStore, time: Duration) -> Res<Samples> {
+    let p = payload(100);
+    let mut rx = store.durable();
+    let mut flight: VecDeque<(u64, Instant)> = VecDeque::with_capacity(IN_FLIGHT);
+    let mut lat = Samples::default();
+    let start = Instant::now();
+    let mut next = 1u64;
+    loop {
+        while flight.len() < IN_FLIGHT && start.elapsed() < time {
+            let t0 = Instant::now();
+            let last = store
+                .append_accept(&[Entry::new(next, 1, p.clone())])
+                .await?;
+            flight.push_back((last, t0));
+            next += 1;
+        }
+        if flight.is_empty() {
+            return Ok(lat);
+        }
+        let d = rx.borrow_and_update().clone();
+        if let Some(cause) = d.poisoned {
+            return Err(format!("poisoned: {cause:?}").into());
+        }
+        let before = flight.len();
+        while let Some(&(_, t0)) = flight.front().filter(|(i, _)| *i <= d.index) {
+            lat.push(t0.elapsed());
+            flight.pop_front();
+        }
+        if flight.len() == before {
+            rx.changed().await?;
+        }
+    }
+}
+
+/// The ways a logbook variant keeps its appends in flight, in row order.
+const WAYS: [&str; 4] = [
+    "64 blocking writers",
+    "1 thread, callbacks",
+    "1 task, AsyncStore, a future each",
+    "1 task, AsyncStore, durable watch",
+];
+
+fn run_way(opts: &Opts, v: &Variant, way: usize, time: Duration) -> Res<(f64, Samples)> {
+    let cfg = v
+        .config(opts.batch)
+        .with_segment_size_bytes(opts.segment_bytes);
+    match way {
+        0 => blocking(opts, &Sys::Logbook(*v), time),
+        1 => callbacks(opts, cfg, time),
+        2 => async_task(opts, cfg, time, Notice::FutureEach),
+        _ => async_task(opts, cfg, time, Notice::Watch),
+    }
+}
+
+/// One row's results across rounds.
+#[derive(Default)]
+struct Row {
+    name: String,
+    rates: Vec<f64>,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+}
+
+impl Row {
+    fn push(&mut self, (rate, mut lat): (f64, Samples)) {
+        let l = lat.summary();
+        self.rates.push(rate);
+        self.p50s.push(l.map_or(0.0, |l| l.p50_ns as f64));
+        self.p99s.push(l.map_or(0.0, |l| l.p99_ns as f64));
+    }
+}
+
 pub fn pipeline(opts: &Opts) -> Res<()> {
     let rounds = 3;
     let time = opts.row_time;
     println!(
         "== {IN_FLIGHT} durable 100 B appends in flight, {rounds} interleaved rounds of {time:?}"
     );
-    // (name, how): logbook variants twice (blocking writers, callbacks), then raft-engine.
-    let mut names: Vec<String> = Vec::new();
+    // Every logbook variant in every way, then raft-engine.
+    let mut rows: Vec<Row> = Vec::new();
     for v in VARIANTS {
-        names.push(format!("{} {IN_FLIGHT} blocking writers", v.name()));
-        names.push(format!("{} 1 thread, callbacks", v.name()));
+        for way in WAYS {
+            let name = format!("{} {way}", v.name());
+            rows.push(Row {
+                name,
+                ..Row::default()
+            });
+        }
     }
-    names.push(format!("raft-engine 0.4 {IN_FLIGHT} writers"));
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut p50s: Vec<Vec<u64>> = vec![Vec::new(); names.len()];
+    let name = format!("raft-engine 0.4 {IN_FLIGHT} writers");
+    rows.push(Row {
+        name,
+        ..Row::default()
+    });
     for _ in 0..rounds {
         for (k, v) in VARIANTS.iter().enumerate() {
-            let cfg = v
-                .config(opts.batch)
-                .with_segment_size_bytes(opts.segment_bytes);
-            let runs = [
-                blocking(opts, &Sys::Logbook(*v), time)?,
-                callbacks(opts, cfg, time)?,
-            ];
-            for (j, (rate, mut lat)) in runs.into_iter().enumerate() {
-                rates[2 * k + j].push(rate);
-                p50s[2 * k + j].push(lat.summary().map_or(0, |l| l.p50_ns));
+            for way in 0..WAYS.len() {
+                rows[WAYS.len() * k + way].push(run_way(opts, v, way, time)?);
             }
         }
-        let (rate, mut lat) = blocking(opts, &Sys::RaftEngine, time)?;
-        let last = names.len() - 1;
-        rates[last].push(rate);
-        p50s[last].push(lat.summary().map_or(0, |l| l.p50_ns));
+        let last = rows.len() - 1;
+        rows[last].push(blocking(opts, &Sys::RaftEngine, time)?);
     }
-    let peer = median(&mut rates[names.len() - 1].clone());
-    for (k, name) in names.iter().enumerate() {
-        let r = median(&mut rates[k]);
-        let mut q = p50s[k].clone();
-        q.sort_unstable();
+    let peer = median(&mut rows[rows.len() - 1].rates.clone());
+    for row in &mut rows {
+        let r = median(&mut row.rates);
         println!(
-            "  {name:<52} entries/s median {:>9} ({:.2}x raft-engine)   p50 median {:>9}",
+            "  {:<62} entries/s median {:>9} ({:.2}x raft-engine)   p50 median {:>9}   p99 median {:>9}",
+            row.name,
             fmt_rate(r),
             r / peer,
-            fmt_ns(q[q.len() / 2])
+            fmt_ns(median(&mut row.p50s) as u64),
+            fmt_ns(median(&mut row.p99s) as u64),
         );
     }
     Ok(())
