@@ -1,7 +1,6 @@
-//! Truncation on format 2 (docs/DESIGN.md §1, "On disk"): a cut inside the last segment is a
-//! truncation batch that the next sync makes durable together with the entries after it;
-//! a cut further back is durable before it returns; a segment with no room left for another
-//! truncation batch is rewritten with its kept entries and renamed over.
+//! Truncation (docs/DESIGN.md §1, "On disk"): a cut inside the last segment is a truncation
+//! batch that the next sync makes durable together with the entries after it; a cut
+//! further back is durable before it returns; nothing is renamed, rewritten or shortened.
 
 mod common;
 
