@@ -120,7 +120,8 @@ fn truncations_in_a_row_keep_the_log_and_only_grow_the_segment() {
 
 /// A truncation written in place rides on the next sync: under `Immediate` it alone asks
 /// for none (the follower's append that comes next would wait behind it), under `Batch`
-/// its interval covers it, and `sync` (flush) makes it durable at once.
+/// (and `Adaptive`, below) its interval covers it, and `sync` (flush) makes it durable at
+/// once.
 #[test]
 fn a_truncation_alone_waits_for_the_next_sync() {
     let batch = FlushPolicy::Batch {
@@ -143,6 +144,57 @@ fn a_truncation_alone_waits_for_the_next_sync() {
         assert_eq!(fsyncs(&fs), before + 1, "{policy:?}: one fsync for the cut");
         assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
     }
+}
+
+/// A clock the test moves by hand (µs).
+#[derive(Debug, Default)]
+struct Manual(std::sync::atomic::AtomicU64);
+
+impl logbook::Clock for Manual {
+    fn now_ms(&self) -> u64 {
+        self.now_us() / 1000
+    }
+    fn now_us(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Under `Adaptive`, a truncation alone waits the policy's delay for the follower's append
+/// to carry it (docs/DESIGN.md §1), as `Batch` waits its interval: a sync for it at once
+/// would make that append wait behind it (two fsyncs in a row).
+#[test]
+fn under_adaptive_a_truncation_alone_waits_the_delay() {
+    let cfg = Config::new(
+        Strategy::DiskFirst,
+        FlushPolicy::Adaptive {
+            delay_max_us: 5_000,
+        },
+    );
+    let fs = MemFs::new();
+    let clock = Arc::new(Manual::default());
+    clock.0.store(1_000_000, Ordering::SeqCst);
+    let mut log = Log::open(Arc::new(fs.clone()), clock.clone(), dir(), cfg).unwrap();
+    log.append(&entries(1, 10, 1)).unwrap();
+    log.sync().unwrap();
+    log.truncate(6).unwrap();
+    assert_eq!(log.next_deadline_ms(), Some(1_005));
+    let before = fsyncs(&fs);
+    clock.0.store(1_004_999, Ordering::SeqCst);
+    log.poll(1_004).unwrap();
+    assert_eq!(
+        fsyncs(&fs),
+        before,
+        "synced a lone cut before the delay ran out"
+    );
+    assert!(!log.is_fully_durable());
+    clock.0.store(1_005_000, Ordering::SeqCst);
+    log.poll(1_005).unwrap();
+    assert_eq!(
+        fsyncs(&fs),
+        before + 1,
+        "one fsync for the cut once the delay ran out"
+    );
+    assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
 }
 
 /// Truncations at every kind of place, each followed by an append and a reopen: inside the

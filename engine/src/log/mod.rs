@@ -236,7 +236,14 @@ impl Log {
             }
             FlushPolicy::Adaptive { delay_max_us } if self.sync_owed() => {
                 let now_us = self.core.clock.now_us().max(now_ms.saturating_mul(1000));
-                self.core.pace.due(now_us, delay_max_us)
+                match self.entries_owed() {
+                    true => self.core.pace.due(now_us, delay_max_us),
+                    // Only cuts owed: they wait the delay for an append to carry them.
+                    false => {
+                        let since_us = self.core.pending_since_ms.unwrap_or(now_ms) * 1000;
+                        now_us >= since_us.saturating_add(delay_max_us)
+                    }
+                }
             }
             _ => false,
         }
@@ -253,8 +260,16 @@ impl Log {
                 FlushPolicy::Batch { threshold, .. } => {
                     self.core.last.index - self.core.durable_index >= threshold as u64
                 }
-                FlushPolicy::Adaptive { .. } => self.core.pace.due_by_count(),
+                FlushPolicy::Adaptive { .. } => {
+                    self.entries_owed() && self.core.pace.due_by_count()
+                }
             }
+    }
+
+    /// Whether entries above the durable index are owed (not only a truncation or a
+    /// boundary).
+    fn entries_owed(&self) -> bool {
+        self.core.last.index > self.core.durable_index
     }
 
     /// When the policy next wants [`Log::poll`] to run, if anything is owed.
@@ -267,6 +282,9 @@ impl Log {
             FlushPolicy::Immediate if !self.writes_owed() => return None,
             FlushPolicy::Immediate => since,
             FlushPolicy::Batch { interval_ms, .. } => since.saturating_add(interval_ms),
+            FlushPolicy::Adaptive { delay_max_us } if !self.entries_owed() => {
+                since.saturating_add(delay_max_us.div_ceil(1000))
+            }
             FlushPolicy::Adaptive { delay_max_us } => match self.core.pace.due_by_count() {
                 true => since,
                 // Whole milliseconds, rounded up: never before the policy wants it.

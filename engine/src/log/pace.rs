@@ -99,8 +99,9 @@ impl Pace {
             .clamp(1, TARGET_CALLS_MAX)
     }
 
-    /// Whether the owed calls fill the batch (no clock needed). With nothing but a
-    /// truncation or a purge owed (no calls), yes: cuts do not wait.
+    /// Whether the owed calls fill the batch (no clock needed). With no call owed, yes
+    /// (the log asks only with entries owed: a lone truncation or boundary waits the delay
+    /// for an append to carry it, `Log::sync_due`).
     pub fn due_by_count(&self) -> bool {
         self.owed_calls == 0 || self.owed_calls >= self.target_calls()
     }
