@@ -129,19 +129,33 @@ fn a_truncation_alone_waits_for_the_next_sync() {
         interval_ms: 5,
     };
     // (policy, a deadline once the truncation alone is owed?)
-    for (policy, deadline) in [(FlushPolicy::Immediate, false), (batch, true)] {
-        let cfg = Config::new(Strategy::DiskFirst, policy);
+    let cases = [(FlushPolicy::Immediate, false), (batch, true)];
+    let strategies = [Strategy::DiskFirst, Strategy::MemFirst];
+    for (strategy, (policy, deadline)) in strategies.into_iter().flat_map(|s| cases.map(|c| (s, c)))
+    {
+        let cfg = Config::new(strategy, policy);
         let fs = MemFs::new();
         let mut log = open(&fs, &cfg);
         log.append(&entries(1, 10, 1)).unwrap();
         log.sync().unwrap();
         assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
         log.truncate(6).unwrap();
-        assert!(!log.is_fully_durable(), "{policy:?}: the cut is owed");
-        assert_eq!(log.next_deadline_ms().is_some(), deadline, "{policy:?}");
+        assert!(
+            !log.is_fully_durable(),
+            "{strategy:?} {policy:?}: the cut is owed"
+        );
+        assert_eq!(
+            log.next_deadline_ms().is_some(),
+            deadline,
+            "{strategy:?} {policy:?}"
+        );
         let before = fsyncs(&fs);
         log.sync().unwrap();
-        assert_eq!(fsyncs(&fs), before + 1, "{policy:?}: one fsync for the cut");
+        assert_eq!(
+            fsyncs(&fs),
+            before + 1,
+            "{strategy:?} {policy:?}: one fsync"
+        );
         assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
     }
 }

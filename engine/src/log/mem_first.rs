@@ -79,9 +79,14 @@ impl MemFirst {
         }
     }
 
-    /// Whether a truncation or a boundary is owed to the disk.
-    pub fn owes_cuts(&self) -> bool {
-        self.meta_dirty || self.disk_truncate.is_some()
+    /// Whether a new boundary is owed to the disk.
+    pub fn owes_boundary(&self) -> bool {
+        self.meta_dirty
+    }
+
+    /// Whether a truncation is owed to the disk (not yet written).
+    pub fn owes_truncation(&self) -> bool {
+        self.disk_truncate.is_some()
     }
 
     /// [`Error::SyncInFlight`] while the segment files are lent.

@@ -206,22 +206,26 @@ impl Log {
     }
 
     /// Whether anything is owed to the disk: writes (see [`Log::writes_owed`]), or a
-    /// truncation written in place and not yet synced.
+    /// truncation not yet synced (DiskFirst: written in place; MemFirst: not yet written).
     fn sync_owed(&self) -> bool {
-        self.writes_owed() || self.core.cut_owed.is_some()
+        let truncation_owed = match &self.mode {
+            Mode::DiskFirst(_) => false,
+            Mode::MemFirst(m) => m.owes_truncation(),
+        };
+        self.writes_owed() || self.core.cut_owed.is_some() || truncation_owed
     }
 
-    /// Whether writes are owed: entries above the durable index, or (MemFirst) a truncation
-    /// or boundary not yet written. A truncation already written in place is not one: it
-    /// rides on the next sync, which a follower's next append brings at once, so under
-    /// `Immediate` it alone starts none (a sync for it would delay that append's); `Batch`
-    /// and `Adaptive` sync it when their interval or delay runs out, and `flush` at once.
+    /// Whether writes are owed: entries above the durable index, or (MemFirst) a boundary
+    /// not yet written. A truncation is not one: it rides on the next sync, which a
+    /// follower's next append brings at once, so under `Immediate` it alone starts none (a
+    /// sync for it would delay that append's); `Batch` and `Adaptive` sync it when their
+    /// interval or delay runs out, and `flush` at once.
     fn writes_owed(&self) -> bool {
-        let cuts_owed = match &self.mode {
+        let boundary_owed = match &self.mode {
             Mode::DiskFirst(_) => false,
-            Mode::MemFirst(m) => m.owes_cuts(),
+            Mode::MemFirst(m) => m.owes_boundary(),
         };
-        self.core.last.index > self.core.durable_index || cuts_owed
+        self.entries_owed() || boundary_owed
     }
 
     /// Whether the flush policy wants a sync at `now_ms`.
