@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use logbook::{AsyncStore, Entry};
 
@@ -133,6 +134,16 @@ fn async_task(
     out
 }
 
+/// Accepts entry `next` (then moves it on): its index, and when the append began.
+async fn accept_next(store: &AsyncStore, next: &mut u64, p: &Bytes) -> Res<(u64, Instant)> {
+    let t0 = Instant::now();
+    let last = store
+        .append_accept(&[Entry::new(*next, 1, p.clone())])
+        .await?;
+    *next += 1;
+    Ok((last, t0))
+}
+
 /// Accepts in order, then waits for each append with its own `wait_durable` future.
 async fn future_each(store: &AsyncStore, time: Duration) -> Res<Samples> {
     let p = payload(100);
@@ -142,11 +153,7 @@ async fn future_each(store: &AsyncStore, time: Duration) -> Res<Samples> {
     let mut next = 1u64;
     loop {
         while flight.len() < IN_FLIGHT && start.elapsed() < time {
-            let t0 = Instant::now();
-            let last = store
-                .append_accept(&[Entry::new(next, 1, p.clone())])
-                .await?;
-            next += 1;
+            let (last, t0) = accept_next(store, &mut next, &p).await?;
             flight.push(async move { store.wait_durable(last).await.map(|()| t0.elapsed()) });
         }
         match flight.next().await {
@@ -166,12 +173,7 @@ async fn durable_watch(store: &AsyncStore, time: Duration) -> Res<Samples> {
     let mut next = 1u64;
     loop {
         while flight.len() < IN_FLIGHT && start.elapsed() < time {
-            let t0 = Instant::now();
-            let last = store
-                .append_accept(&[Entry::new(next, 1, p.clone())])
-                .await?;
-            flight.push_back((last, t0));
-            next += 1;
+            flight.push_back(accept_next(store, &mut next, &p).await?);
         }
         if flight.is_empty() {
             return Ok(lat);

@@ -21,11 +21,10 @@
 use super::all_zero;
 use super::judge::{Judge, Tail};
 use crate::error::{Error, Result};
-use crate::read_buf::ReadBuf;
 use crate::record::slot::{decode_slots, Slot, Slots};
 use crate::record::{ENTRY_LEN_MIN, SEGMENT_HEADER_LEN};
 use crate::scan::{scan, scan_from, Collect, Scan, Start};
-use crate::segments::{check_header, Checkpoint, Header, Segment};
+use crate::segments::{check_header, read_range, Checkpoint, Header, Segment};
 
 /// Bytes read past the checkpoint's end, to report whether the open drops a torn tail.
 const PEEK_LEN: u64 = 4096;
@@ -42,7 +41,7 @@ pub(super) fn fast_tail(
     if len > j.len_max || len < SEGMENT_HEADER_LEN {
         return Ok(None);
     }
-    let head = read_range(seg, j, 0, SEGMENT_HEADER_LEN)?;
+    let head = read_range(&*j.fs, seg, 0, SEGMENT_HEADER_LEN)?;
     if check_header(&head, seg)? != Header::Valid {
         return Ok(None);
     }
@@ -54,13 +53,13 @@ pub(super) fn fast_tail(
     }
     let mut entries = Vec::new();
     let scanned = match load_all {
-        true => scan_whole(seg, j, &slot, &mut entries)?,
+        true => Some(scan_whole(seg, j, &slot, &mut entries)?),
         false => scan_range(seg, j, &slot)?,
     };
     let Some(s) = scanned.filter(|s| agrees(s, &slot)) else {
         return Ok(None);
     };
-    let peek = read_range(seg, j, slot.end, (slot.end + PEEK_LEN).min(len))?;
+    let peek = read_range(&*j.fs, seg, slot.end, (slot.end + PEEK_LEN).min(len))?;
     let torn = !all_zero(&peek);
     if torn {
         tracing::warn!(path = %seg.path.display(), offset = slot.end,
@@ -68,12 +67,12 @@ pub(super) fn fast_tail(
     }
     let tail = Tail {
         first: seg.first_index,
-        checkpoint: Some(Checkpoint {
+        checkpoint: Checkpoint {
             seq: slot.seq,
             end: slot.end,
             next_index: slot.next_index,
             generation: slot.generation,
-        }),
+        },
         scan: s,
         entries,
         cut: len > slot.end,
@@ -98,21 +97,21 @@ fn scan_whole(
     j: &Judge,
     slot: &Slot,
     entries: &mut Vec<crate::types::Entry>,
-) -> Result<Option<Scan>> {
-    let buf = read_range(seg, j, 0, slot.end)?;
+) -> Result<Scan> {
+    let buf = read_range(&*j.fs, seg, 0, slot.end)?;
     let collect = Collect {
         buf: &buf,
         into: entries,
         above: j.boundary,
     };
-    Ok(Some(scan(
+    Ok(scan(
         &buf,
         Some(collect),
         seg.first_index,
         0,
         j.payload_max,
         j.skip_crc,
-    )))
+    ))
 }
 
 /// DiskFirst: the last sync's range only, its entries' offsets after a run of zeros for
@@ -123,7 +122,7 @@ fn scan_range(seg: &mut Segment, j: &Judge, slot: &Slot) -> Result<Option<Scan>>
     if before > (slot.sync_from - SEGMENT_HEADER_LEN) / ENTRY_LEN_MIN as u64 {
         return Ok(None);
     }
-    let buf = read_range(seg, j, slot.sync_from, slot.end)?;
+    let buf = read_range(&*j.fs, seg, slot.sync_from, slot.end)?;
     let start = Start {
         base: slot.sync_from,
         at: slot.sync_from,
@@ -136,14 +135,4 @@ fn scan_range(seg: &mut Segment, j: &Judge, slot: &Slot) -> Result<Option<Scan>>
     offsets.append(&mut s.offsets);
     s.offsets = offsets;
     Ok(Some(s))
-}
-
-/// Bytes `from..to` of the segment file (fewer if the file is shorter).
-fn read_range(seg: &mut Segment, j: &Judge, from: u64, to: u64) -> Result<bytes::Bytes> {
-    let file = seg.file(&*j.fs)?;
-    let mut buf = ReadBuf::zeroed(to.saturating_sub(from) as usize);
-    let n = file
-        .read_at(buf.as_mut_slice(), from)
-        .map_err(|e| Error::io("read", &seg.path, e))?;
-    Ok(buf.freeze(n))
 }

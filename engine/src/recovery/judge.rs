@@ -34,8 +34,8 @@ pub(super) struct Tail {
     /// Its data goes on past its last valid record: cut there (a torn tail, or tolerated
     /// corruption).
     pub cut: bool,
-    /// Its checkpoint once the plan is applied (`None`: unknown).
-    pub checkpoint: Option<Checkpoint>,
+    /// Its checkpoint once the plan is applied.
+    pub checkpoint: Checkpoint,
     /// Found from its checkpoint (`fast.rs`): the cut also preallocates the segment again.
     pub from_checkpoint: bool,
 }
@@ -45,12 +45,12 @@ impl Tail {
     fn scanned(first: u64, buf: &[u8], s: Scan, entries: Vec<Entry>, cut: bool) -> Tail {
         // The next slot outranks every intact one; the data up to `s.end` is durable once
         // the plan is applied (cut and fsynced).
-        let checkpoint = Some(Checkpoint {
+        let checkpoint = Checkpoint {
             seq: decode_slots(buf).seq_max(),
             end: s.end,
             next_index: s.next_index,
             generation: s.generation,
-        });
+        };
         Tail {
             first,
             scan: s,

@@ -63,7 +63,7 @@ impl Plan {
         if t.cut {
             plan.cut = Some((t.first, t.scan.end));
         }
-        plan.checkpoint = t.checkpoint;
+        plan.checkpoint = Some(t.checkpoint);
         plan.realloc = t.from_checkpoint;
         plan.last = Some(LogId::new(t.scan.last_term, t.scan.next_index - 1));
         plan.tail_state = Some((t.first, t.scan));

@@ -108,13 +108,8 @@ impl SegmentLog {
     /// slot number, read from its header, and the segment's start.
     fn unknown_checkpoint(&mut self, first: u64) -> Result<Checkpoint> {
         let fs = self.fs.clone();
-        let seg = self.segment_mut(first);
-        let mut head = [0u8; SEGMENT_HEADER_LEN as usize];
-        let file = seg.file(&*fs)?;
-        let n = file
-            .read_at(&mut head, 0)
-            .map_err(|e| Error::io("read", &seg.path, e))?;
-        let seq = slot::decode_slots(&head[..n]).seq_max();
+        let head = read_range(&*fs, self.segment_mut(first), 0, SEGMENT_HEADER_LEN)?;
+        let seq = slot::decode_slots(&head).seq_max();
         Ok(Checkpoint {
             seq,
             ..Checkpoint::created(first)

@@ -32,7 +32,8 @@ pub(crate) use checkpoint::Checkpoint;
 pub(crate) use cut::Cut;
 
 pub(crate) use segment::{
-    check_header, decode_run, parse_segment_name, read_whole, segment_name, span, Header, Segment,
+    check_header, decode_run, parse_segment_name, read_range, read_whole, segment_name, span,
+    Header, Segment,
 };
 use tier::Tier;
 

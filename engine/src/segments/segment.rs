@@ -84,22 +84,28 @@ pub(crate) fn read_whole(fs: &dyn Fs, seg: &mut Segment, len_max: u64) -> Result
     Ok(buf.freeze(n))
 }
 
+/// Reads bytes `from..to` of a segment file (fewer if the file is shorter).
+pub(crate) fn read_range(fs: &dyn Fs, seg: &mut Segment, from: u64, to: u64) -> Result<Bytes> {
+    let file = seg.file(fs)?;
+    let mut buf = ReadBuf::zeroed(to.saturating_sub(from) as usize);
+    let n = file
+        .read_at(buf.as_mut_slice(), from)
+        .map_err(|e| Error::io("read", &seg.path, e))?;
+    Ok(buf.freeze(n))
+}
+
 /// Reads the first `len` bytes of a segment file (the data of an active segment, without
 /// its preallocated space); a shorter file is corruption.
 pub(crate) fn read_prefix(fs: &dyn Fs, seg: &mut Segment, len: u64) -> Result<Bytes> {
-    let file = seg.file(fs)?;
-    let mut buf = ReadBuf::zeroed(len as usize);
-    let n = file
-        .read_at(buf.as_mut_slice(), 0)
-        .map_err(|e| Error::io("read", &seg.path, e))?;
-    if (n as u64) < len {
+    let buf = read_range(fs, seg, 0, len)?;
+    if (buf.len() as u64) < len {
         return Err(Error::corruption(
             &seg.path,
-            n as u64,
+            buf.len() as u64,
             "segment shorter than its index",
         ));
     }
-    Ok(buf.freeze(n))
+    Ok(buf)
 }
 
 /// What a segment's header says about the file, for recovery.
