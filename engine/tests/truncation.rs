@@ -211,6 +211,96 @@ fn under_adaptive_a_truncation_alone_waits_the_delay() {
     assert!(log.is_fully_durable() && log.next_deadline_ms().is_none());
 }
 
+/// A follower's resolved conflict (a truncation, then an append after it) is due at once
+/// under every policy, and costs one fsync: `Batch` does not hold it for its interval nor
+/// `Adaptive` for its delay (docs/DESIGN.md §1). An append alone is not (the control row):
+/// the rule is the conflict's, not every append's. The clock never moves.
+#[test]
+fn a_resolved_conflict_is_due_at_once_under_every_policy() {
+    let batch = FlushPolicy::Batch {
+        threshold: 64,
+        interval_ms: 3_600_000,
+    };
+    let adaptive = FlushPolicy::Adaptive {
+        delay_max_us: 3_600_000_000,
+    };
+    // (policy, an append alone is due at once?) One writer is a trickle to `Adaptive`,
+    // which it syncs at once anyway; `Batch` holds an append alone for its interval.
+    let cases = [
+        (FlushPolicy::Immediate, true),
+        (batch, false),
+        (adaptive, true),
+    ];
+    let strategies = [Strategy::DiskFirst, Strategy::MemFirst];
+    for (strategy, (policy, alone_due)) in
+        strategies.into_iter().flat_map(|s| cases.map(|c| (s, c)))
+    {
+        let name = format!("{strategy:?} {policy:?}");
+        let fs = MemFs::new();
+        let clock = Arc::new(Manual::default());
+        clock.0.store(1_000_000, Ordering::SeqCst);
+        let cfg = Config::new(strategy, policy);
+        let mut log = Log::open(Arc::new(fs.clone()), clock, dir(), cfg).unwrap();
+        log.append_nosync(&entries(1, 10, 1)).unwrap();
+        log.sync().unwrap();
+        log.append_nosync(&entries(11, 11, 1)).unwrap();
+        let due = log.next_deadline_ms() == Some(1_000);
+        assert_eq!(due, alone_due, "{name}: an append alone");
+        log.sync().unwrap();
+
+        log.truncate(6).unwrap();
+        log.append_nosync(&entries(6, 6, 2)).unwrap();
+        assert_eq!(log.next_deadline_ms(), Some(1_000), "{name}: due now");
+        let before = fsyncs(&fs);
+        log.poll(1_000).unwrap();
+        assert_eq!(fsyncs(&fs), before + 1, "{name}: one fsync for the pair");
+        assert!(log.is_fully_durable(), "{name}");
+    }
+}
+
+/// The same through `Store`, the front a Raft node runs: under `Batch` with an hour's
+/// interval and a clock that never moves, a follower's truncate, append and wait for
+/// durability return (the waiter or the flusher syncs the pair at once), in one fsync.
+#[test]
+fn a_store_syncs_a_resolved_conflict_at_once_under_batch() {
+    let batch = FlushPolicy::Batch {
+        threshold: 64,
+        interval_ms: 3_600_000,
+    };
+    for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+        let fs = MemFs::new();
+        let clock = Arc::new(Manual::default());
+        let cfg = Config::new(strategy, batch);
+        let store = logbook::Store::open_with(Arc::new(fs.clone()), clock, dir(), cfg).unwrap();
+        // Not waited for (under `Batch` the wait would need the clock): `flush` syncs it.
+        let _ = store.append_deferred(&entries(1, 10, 1)).unwrap();
+        store.flush().unwrap();
+        let before = fsyncs(&fs);
+        // On a thread: without the rule the wait would never end (the clock never moves).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let follower = {
+            let store = Arc::new(store);
+            let s = store.clone();
+            std::thread::spawn(move || {
+                s.truncate(6).unwrap();
+                let r = s.append_deferred(&entries(6, 6, 2)).unwrap();
+                // DiskFirst's `wait` is durable; MemFirst's returns at once.
+                let last = s.wait(r).unwrap();
+                tx.send(s.wait_durable(last).map(|()| last)).unwrap();
+            });
+            store
+        };
+        let waited = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(waited.ok().map(Result::unwrap), Some(6), "{strategy:?}");
+        assert_eq!(
+            fsyncs(&fs),
+            before + 1,
+            "{strategy:?}: one fsync for the pair"
+        );
+        drop(follower);
+    }
+}
+
 /// Truncations at every kind of place, each followed by an append and a reopen: inside the
 /// last segment, at its first entry, inside an older segment (mid-batch and at a batch
 /// edge), at an older segment's first entry. The log reads back the same before and after

@@ -294,13 +294,15 @@ fn logbook_record_size(payload: u64) -> u64 {
     1 + len_varint + payload
 }
 
+mod conflict;
 mod maintenance;
 mod raft;
 mod reads;
 mod recovery;
 mod writes;
 
-pub use maintenance::{purge, truncate};
+pub use conflict::truncate;
+pub use maintenance::purge;
 pub use raft::raft;
 pub use reads::reads;
 pub use recovery::recovery;

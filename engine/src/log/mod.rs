@@ -208,11 +208,27 @@ impl Log {
     /// Whether anything is owed to the disk: writes (see [`Log::writes_owed`]), or a
     /// truncation not yet synced (DiskFirst: written in place; MemFirst: not yet written).
     fn sync_owed(&self) -> bool {
-        let truncation_owed = match &self.mode {
+        self.writes_owed() || self.truncation_owed()
+    }
+
+    /// Whether a truncation is not yet durable: a cut written in place and owed to the next
+    /// sync, or (MemFirst) one not yet written.
+    fn truncation_owed(&self) -> bool {
+        let unwritten = match &self.mode {
             Mode::DiskFirst(_) => false,
             Mode::MemFirst(m) => m.owes_truncation(),
         };
-        self.writes_owed() || self.core.cut_owed.is_some() || truncation_owed
+        self.core.cut_owed.is_some() || unwritten
+    }
+
+    /// Whether a follower's resolved conflict is owed: a truncation and entries appended
+    /// after it. Every policy syncs it at once, in one fsync. A conflict follows a leader
+    /// change, and the new leader commits nothing (not even a read index) until an entry of
+    /// its term is durable on a majority, so holding the pair for `Batch`'s interval or
+    /// `Adaptive`'s delay would stall the cluster; conflicts are rare, so syncing them at
+    /// once costs little of the batching those policies buy.
+    fn conflict_owed(&self) -> bool {
+        self.truncation_owed() && self.entries_owed()
     }
 
     /// Whether writes are owed: entries above the durable index, or (MemFirst) a boundary
@@ -254,10 +270,14 @@ impl Log {
     }
 
     /// Whether the policy wants a sync for the number of entries owed alone, without a
-    /// clock: `Immediate` with any write owed, `Batch` at its threshold, `Adaptive` once the
-    /// expected batch of append calls is owed. The interval (or delay) is the
+    /// clock: a resolved conflict under every policy, `Immediate` with any write owed,
+    /// `Batch` at its threshold, `Adaptive` once the expected batch of append calls is
+    /// owed. The interval (or delay) is the
     /// flusher's to watch; an append asks only this, so its hot path reads no clock.
     pub(crate) fn sync_due_by_count(&self) -> bool {
+        if self.conflict_owed() {
+            return true;
+        }
         self.writes_owed()
             && match self.core.cfg.flush {
                 FlushPolicy::Immediate => true,
@@ -282,6 +302,9 @@ impl Log {
             return None;
         }
         let since = self.core.pending_since_ms.unwrap_or(0);
+        if self.conflict_owed() {
+            return Some(since);
+        }
         Some(match self.core.cfg.flush {
             FlushPolicy::Immediate if !self.writes_owed() => return None,
             FlushPolicy::Immediate => since,
