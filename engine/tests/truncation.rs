@@ -258,6 +258,63 @@ fn a_resolved_conflict_is_due_at_once_under_every_policy() {
     }
 }
 
+/// Under `Batch` (an hour's interval, a clock that never moves), what makes an append due
+/// at once: entries appended after the last truncation and not yet durable, whatever came
+/// before (the cut entries durable, never synced, or the cut already synced alone). Once a
+/// sync covers the first of them, the next append waits the interval again.
+#[test]
+fn a_conflict_is_due_at_once_whatever_came_before() {
+    type Step = fn(&mut Log);
+    let sync: Step = |log| log.sync().unwrap();
+    let none: Step = |_| {};
+    // (case, after appending 1..=10, after truncating from 6, after appending 6, due?)
+    let cases: [(&str, Step, Step, Step, bool); 4] = [
+        ("the cut entries were durable", sync, none, none, true),
+        (
+            "the cut entries never reached a sync",
+            none,
+            none,
+            none,
+            true,
+        ),
+        ("the cut was synced alone first", sync, sync, none, true),
+        (
+            "a sync covered the conflict; then 7",
+            sync,
+            none,
+            sync,
+            false,
+        ),
+    ];
+    let batch = FlushPolicy::Batch {
+        threshold: 64,
+        interval_ms: 3_600_000,
+    };
+    for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
+        for (case, after_fill, after_cut, after_conflict, due) in cases {
+            let clock = Arc::new(Manual::default());
+            clock.0.store(1_000_000, Ordering::SeqCst);
+            let cfg = Config::new(strategy, batch);
+            let mut log = Log::open(Arc::new(MemFs::new()), clock, dir(), cfg).unwrap();
+            log.append_nosync(&entries(1, 10, 1)).unwrap();
+            after_fill(&mut log);
+            log.truncate(6).unwrap();
+            after_cut(&mut log);
+            log.append_nosync(&entries(6, 6, 2)).unwrap();
+            after_conflict(&mut log);
+            if !due {
+                log.append_nosync(&entries(7, 7, 2)).unwrap();
+            }
+            let name = format!("{strategy:?}, {case}");
+            assert_eq!(log.next_deadline_ms() == Some(1_000), due, "{name}");
+            let before = log.stats().syncs;
+            log.poll(1_000).unwrap();
+            assert_eq!(log.stats().syncs - before, u64::from(due), "{name}: syncs");
+            assert_eq!(log.is_fully_durable(), due, "{name}");
+        }
+    }
+}
+
 /// The same through `Store`, the front a Raft node runs: under `Batch` with an hour's
 /// interval and a clock that never moves, a follower's truncate, append and wait for
 /// durability return (the waiter or the flusher syncs the pair at once), in one fsync.

@@ -221,14 +221,20 @@ impl Log {
         self.core.cut_owed.is_some() || unwritten
     }
 
-    /// Whether a follower's resolved conflict is owed: a truncation and entries appended
-    /// after it. Every policy syncs it at once, in one fsync. A conflict follows a leader
-    /// change, and the new leader commits nothing (not even a read index) until an entry of
-    /// its term is durable on a majority, so holding the pair for `Batch`'s interval or
+    /// Whether a follower's resolved conflict is owed: entries appended after the last
+    /// truncation and not yet durable, whether that truncation is still owed or not, and
+    /// whether or not the entries it cut had reached the disk. Every policy syncs them at
+    /// once, in one fsync with the cut when it is owed. A conflict follows a leader
+    /// change, and the new leader commits nothing (not even a read index) until an entry
+    /// of its term is durable on a majority, so holding them for `Batch`'s interval or
     /// `Adaptive`'s delay would stall the cluster; conflicts are rare, so syncing them at
-    /// once costs little of the batching those policies buy.
+    /// once costs little of the batching those policies buy. Once a sync covers the first
+    /// of them, later appends wait as the policy says.
     fn conflict_owed(&self) -> bool {
-        self.truncation_owed() && self.entries_owed()
+        let core = &self.core;
+        core.cuts
+            .back()
+            .is_some_and(|&(_, from)| core.durable_index < from && core.last.index >= from)
     }
 
     /// Whether writes are owed: entries above the durable index, or (MemFirst) a boundary
