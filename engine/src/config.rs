@@ -15,6 +15,10 @@ pub enum Strategy {
 }
 
 /// How writes are grouped into fsyncs.
+///
+/// Under every policy, entries appended after the last truncation (a follower's resolved
+/// conflict) are synced at once, in one fsync with the cut, until a sync covers the first
+/// of them: the new leader commits nothing until they are durable (docs/DESIGN.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
     /// One fsync per append call (DiskFirst) or a flush right after every append (MemFirst).
