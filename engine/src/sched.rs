@@ -9,7 +9,7 @@
 //! every other store in the same process (the tests, the benches) uses std.
 //!
 //! Timed waits take an absolute deadline on the store's [`Clock`]. Std waits for the time
-//! left; the simulated build registers the deadline with [`sim::Timers`] and waits untimed,
+//! left; the simulated build registers the deadline with `sim::Timers` and waits untimed,
 //! so time is `SimClock`'s and only the simulator's ticker, by firing the timer, ends the
 //! wait. Callers re-check their condition after every wake-up, so a spurious one is harmless.
 
