@@ -4,7 +4,7 @@
 //! feature these are thin wrappers over `std::sync` and `std::thread` (one enum variant,
 //! compiled to the std call). With the feature, each primitive picks at construction between
 //! std and [shuttle](https://docs.rs/shuttle)'s, by whether the constructing thread runs
-//! inside a simulated execution ([`sim::enter`]). The simulator can then run `Store` itself,
+//! inside a simulated execution (`sim::enter`). The simulator can then run `Store` itself,
 //! not a copy, under a seeded schedule from the normal `logbook-sim swarm` binary, while
 //! every other store in the same process (the tests, the benches) uses std.
 //!

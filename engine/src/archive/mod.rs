@@ -7,7 +7,7 @@
 //!    to check that the archive holds exactly those bytes (an archive that reports `Ok` and
 //!    keeps nothing is caught here, before anything relies on it);
 //! 2. **manifest**: record the segment (first and last index, last term, length, crc32) in
-//!    the store directory's manifest ([`manifest`]), written atomically;
+//!    the store directory's manifest (`archive/manifest.rs`), written atomically;
 //! 3. **local delete**: remove the segment file and fsync the directory.
 //!
 //! A crash between any two steps leaves the local file, or the manifest entry with the
