@@ -278,8 +278,8 @@ impl Log {
     /// Whether the policy wants a sync for the number of entries owed alone, without a
     /// clock: a resolved conflict under every policy, `Immediate` with any write owed,
     /// `Batch` at its threshold, `Adaptive` once the expected batch of append calls is
-    /// owed. The interval (or delay) is the
-    /// flusher's to watch; an append asks only this, so its hot path reads no clock.
+    /// owed. The interval (or delay) is the flusher's to watch; an append asks only this,
+    /// so its hot path reads no clock.
     pub(crate) fn sync_due_by_count(&self) -> bool {
         if self.conflict_owed() {
             return true;
