@@ -34,7 +34,8 @@ const USAGE: &str = "usage: logbook-bench [--quick | --full] [--dir DIR] [--only
   --dir     where the logs are written (default: a fresh directory under the system
             temporary directory); it should sit on the filesystem you care about
   --only    run only these groups: writes, reads, truncate, purge, recovery, rotation,
-            raft (a 3-node raft-rs cluster, one storage directory per node);
+            raft (a 3-node raft-rs cluster, one storage directory per node); truncate
+            runs its systems in interleaved rounds after a warm-up;
             `--only diag` runs the diagnostics behind the hotspot report instead (fsyncs
             counted through a wrapping Fs; printed as lines, not in the table), and
             `--only targets` re-measures the fsync-bound targets in interleaved rounds;
