@@ -173,6 +173,14 @@ impl logbook::Clock for Manual {
     }
 }
 
+/// A log on `fs` whose clock stands at 1 s and never moves: only the policy's count rules
+/// (and `poll(1_000)`) can make a sync due.
+fn frozen(fs: &MemFs, cfg: Config) -> Log {
+    let clock = Arc::new(Manual::default());
+    clock.0.store(1_000_000, Ordering::SeqCst);
+    Log::open(Arc::new(fs.clone()), clock, dir(), cfg).unwrap()
+}
+
 /// Under `Adaptive`, a truncation alone waits the policy's delay for the follower's append
 /// to carry it (docs/DESIGN.md §1), as `Batch` waits its interval: a sync for it at once
 /// would make that append wait behind it (two fsyncs in a row).
@@ -237,10 +245,7 @@ fn a_resolved_conflict_is_due_at_once_under_every_policy() {
     {
         let name = format!("{strategy:?} {policy:?}");
         let fs = MemFs::new();
-        let clock = Arc::new(Manual::default());
-        clock.0.store(1_000_000, Ordering::SeqCst);
-        let cfg = Config::new(strategy, policy);
-        let mut log = Log::open(Arc::new(fs.clone()), clock, dir(), cfg).unwrap();
+        let mut log = frozen(&fs, Config::new(strategy, policy));
         log.append_nosync(&entries(1, 10, 1)).unwrap();
         log.sync().unwrap();
         log.append_nosync(&entries(11, 11, 1)).unwrap();
@@ -292,10 +297,7 @@ fn a_conflict_is_due_at_once_whatever_came_before() {
     };
     for strategy in [Strategy::DiskFirst, Strategy::MemFirst] {
         for (case, after_fill, after_cut, after_conflict, due) in cases {
-            let clock = Arc::new(Manual::default());
-            clock.0.store(1_000_000, Ordering::SeqCst);
-            let cfg = Config::new(strategy, batch);
-            let mut log = Log::open(Arc::new(MemFs::new()), clock, dir(), cfg).unwrap();
+            let mut log = frozen(&MemFs::new(), Config::new(strategy, batch));
             log.append_nosync(&entries(1, 10, 1)).unwrap();
             after_fill(&mut log);
             log.truncate(6).unwrap();
